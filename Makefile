@@ -1,0 +1,33 @@
+# Quick start targets. `make test` creates .venv, installs the project with its dev extra, runs
+# every test. MNIST is read from $(MNIST_DATA_DIR).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MNIST_DATA_DIR ?= ../shared/data/mnist
+
+.PHONY: test lint install-dev train-mlp train-cnn clean
+
+$(BIN)/.installed-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install-dev: $(BIN)/.installed-dev
+
+test: $(BIN)/.installed-dev
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The exact commands that produced the shipped weights (see README).
+train-mlp: $(BIN)/.installed-dev
+	$(BIN)/mnist-train --arch mlp --epochs 25
+
+train-cnn: $(BIN)/.installed-dev
+	$(BIN)/mnist-train --arch cnn --epochs 12
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,198 @@
+"""The weights artifact: the one contract between `training/` and `service/` (NumPy only).
+
+An artifact is one immutable `.npz` file, `<weights_dir>/<model-name>/<version>.npz`, holding
+- `__metadata__`: UTF-8 JSON bytes as a uint8 array (so no pickle is ever needed), and
+- one float32 array per parameter, named `layers.<index>.<param>` (e.g. `layers.1.W`).
+
+See docs/artifact-format.md for the full specification. Both sides use this module; it must
+import nothing but the standard library and NumPy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+METADATA_KEY = "__metadata__"
+VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.npz$")
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+# Parameter shapes each layer type must carry, from its architecture entry.
+LAYER_PARAMS = {
+    "dense": lambda s: {"W": (s["in_features"], s["out_features"]), "b": (s["out_features"],)},
+    "conv2d": lambda s: {
+        "W": (s["kernel_size"], s["kernel_size"], s["in_channels"], s["out_channels"]),
+        "b": (s["out_channels"],),
+    },
+    "relu": lambda s: {},
+    "maxpool2d": lambda s: {},
+    "flatten": lambda s: {},
+    "dropout": lambda s: {},
+}
+
+
+class ArtifactError(ValueError):
+    """An artifact is missing, unreadable or inconsistent; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact: its path, metadata and parameter arrays (`layers.<i>.<name>`)."""
+
+    path: Path
+    metadata: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["model_name"])
+
+    @property
+    def version(self) -> int:
+        return int(self.metadata["version"])
+
+    def layer_params(self, index: int) -> dict[str, np.ndarray]:
+        prefix = f"layers.{index}."
+        return {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+
+
+def param_key(layer_index: int, name: str) -> str:
+    return f"layers.{layer_index}.{name}"
+
+
+def expected_shapes(architecture: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """Map of every parameter key the architecture needs to its shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, spec in enumerate(architecture):
+        kind = spec.get("type")
+        if kind not in LAYER_PARAMS:
+            raise ArtifactError(f"layer {i}: unknown layer type {kind!r}")
+        try:
+            params = LAYER_PARAMS[kind](spec)
+        except KeyError as exc:
+            raise ArtifactError(f"layer {i} ({kind}): missing field {exc.args[0]!r}") from None
+        for pname, shape in params.items():
+            shapes[param_key(i, pname)] = tuple(int(d) for d in shape)
+    return shapes
+
+
+def validate(metadata: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    """Raise ArtifactError unless metadata is a known format and arrays match the architecture."""
+    fmt = metadata.get("format_version")
+    if fmt not in SUPPORTED_FORMAT_VERSIONS:
+        raise ArtifactError(
+            f"{where}: unknown format_version {fmt!r} (supported: {sorted(SUPPORTED_FORMAT_VERSIONS)})"
+        )
+    for field in ("model_name", "version", "architecture", "input", "labels"):
+        if field not in metadata:
+            raise ArtifactError(f"{where}: metadata has no {field!r}")
+    try:
+        shapes = expected_shapes(metadata["architecture"])
+    except ArtifactError as exc:
+        raise ArtifactError(f"{where}: {exc}") from None
+    missing = sorted(set(shapes) - set(arrays))
+    extra = sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise ArtifactError(f"{where}: arrays missing {missing} / unexpected {extra}")
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise ArtifactError(
+                f"{where}: {key} has shape {arrays[key].shape}, architecture says {shape}"
+            )
+        if not np.issubdtype(arrays[key].dtype, np.floating):
+            raise ArtifactError(f"{where}: {key} has dtype {arrays[key].dtype}, expected float")
+
+
+def load_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Read and check an artifact; never unpickles. Raises ArtifactError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:  # numpy refuses object (pickled) arrays with ValueError
+        if "pickle" in str(exc):
+            raise ArtifactError(f"{path}: contains pickled objects, refused") from None
+        raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
+    raw_meta = arrays.pop(METADATA_KEY, None)
+    if raw_meta is None or raw_meta.dtype != np.uint8:
+        raise ArtifactError(f"{path}: no {METADATA_KEY} entry (uint8 JSON bytes)")
+    try:
+        metadata = json.loads(raw_meta.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path}: metadata is not a JSON object")
+    validate(metadata, arrays, str(path))
+    return Artifact(path=path, metadata=metadata, arrays=arrays)
+
+
+def list_versions(model_dir: str | os.PathLike[str]) -> list[int]:
+    """Sorted integer versions present in a model directory (`<n>.npz` files)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    found = (VERSION_FILE.match(p.name) for p in model_dir.iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def save_artifact(
+    weights_dir: str | os.PathLike[str],
+    metadata: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    version: int | None = None,
+) -> Path:
+    """Write `<weights_dir>/<model_name>/<version>.npz` atomically; never overwrite.
+
+    With `version=None` the next free integer (max + 1) is taken. `metadata` gets
+    `format_version` and `version` filled in. The file is written to a temporary name in the
+    same directory and hard-linked into place, which fails rather than replace an existing one.
+    """
+    name = str(metadata["model_name"])
+    if not MODEL_NAME.match(name):
+        raise ArtifactError(f"model name {name!r} must match {MODEL_NAME.pattern}")
+    model_dir = Path(weights_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        number = version if version is not None else (max(list_versions(model_dir), default=0) + 1)
+        meta = {**metadata, "format_version": FORMAT_VERSION, "version": number}
+        validate(meta, arrays, f"{name} v{number}")
+        target = model_dir / f"{number}.npz"
+        if target.exists():
+            if version is not None:
+                raise ArtifactError(f"{target}: version {number} exists; versions are immutable")
+            continue
+        payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        payload[METADATA_KEY] = np.frombuffer(
+            json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"), dtype=np.uint8
+        )
+        fd, tmp_name = tempfile.mkstemp(dir=model_dir, prefix=f".{number}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **payload)  # type: ignore[arg-type]
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp_name, target)  # atomic, and refuses an existing target
+            except FileExistsError:
+                if version is not None:
+                    raise ArtifactError(
+                        f"{target}: version {number} exists; versions are immutable"
+                    ) from None
+                continue  # another writer took this number; try the next
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return target

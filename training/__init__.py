@@ -1,0 +1,1 @@
+"""NumPy-only training package for mnist-serve: layers, losses, optimizers, data and the training loop."""

@@ -1,0 +1,254 @@
+"""The training loop and the `mnist-train` command.
+
+Mini-batch training: for each batch, augment (optional), normalise x = (pixels/255 - mean)/std,
+forward, softmax cross-entropy, backward, optimizer step with the scheduled learning rate.
+After each epoch the validation split is scored and the best-on-validation parameters kept;
+the test set is scored once, at the end, with those parameters. The result is written as a
+new artifact version (see service/artifact.py) with a report folder next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.artifact import save_artifact
+from training.augment import AffineConfig, random_affine
+from training.data import Mnist, default_data_dir, load_mnist, train_val_split
+from training.losses import one_hot, softmax_cross_entropy
+from training.model import INPUT_SHAPE, Sequential, build_cnn, build_mlp
+from training.optimizers import make_optimizer, make_schedule
+
+LABELS = [str(d) for d in range(10)]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "mlp"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    schedule: str = "onecycle"
+    weight_decay: float = 0.0
+    seed: int = 0
+    augment: bool = True
+    val_size: int = 5000
+    split_seed: int = 0
+    limit_train: int | None = None  # use only the first N training examples (quick runs)
+    dropout: float | None = None
+    model_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model_name or f"mnist-{self.arch}"
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+
+def normalise(pixels: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8/float 0-255 pixels (N, 28, 28) -> normalised float32 NHWC (N, 28, 28, 1)."""
+    x = (np.asarray(pixels, np.float32) * np.float32(1 / 255) - np.float32(mean)) / np.float32(std)
+    return x.reshape(len(x), *INPUT_SHAPE)
+
+
+def evaluate(model: Sequential, x: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(loss, accuracy, predictions) on normalised inputs."""
+    logits = model.predict_logits(x)
+    loss, _ = softmax_cross_entropy(logits, one_hot(labels, dtype=logits.dtype))
+    pred = logits.argmax(axis=1)
+    return loss, float((pred == labels).mean()), pred
+
+
+def build(config: TrainConfig, rng: np.random.Generator) -> Sequential:
+    if config.arch == "mlp":
+        return build_mlp(rng, dropout=0.2 if config.dropout is None else config.dropout)
+    if config.arch == "cnn":
+        return build_cnn(rng, dropout=0.3 if config.dropout is None else config.dropout)
+    raise ValueError(f"unknown arch {config.arch!r} (mlp or cnn)")
+
+
+def train(config: TrainConfig, data: Mnist, progress: bool = True,
+          log: Any = print) -> tuple[Sequential, dict[str, Any], History]:
+    """Train a model; returns it (best-on-validation weights), a metrics dict and the history."""
+    rng = np.random.default_rng(config.seed)
+    train_idx, val_idx = train_val_split(len(data.train_images), config.val_size, config.split_seed)
+    if config.limit_train is not None:
+        train_idx = train_idx[: config.limit_train]
+    train_px = data.train_images[train_idx].astype(np.float32) / 255.0
+    train_y = data.train_labels[train_idx]
+    mean, std = float(train_px.mean()), float(train_px.std())
+    x_val = normalise(data.train_images[val_idx], mean, std)
+    y_val = data.train_labels[val_idx]
+
+    model = build(config, rng)
+    optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
+    affine = AffineConfig()
+    history = History()
+    best: tuple[float, dict[str, np.ndarray], int] | None = None
+    step = 0
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        order = rng.permutation(len(train_idx))
+        batches: Iterable[int] = range(0, len(order), config.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+                           leave=False, file=sys.stderr)
+        loss_sum, correct = 0.0, 0
+        for lo in batches:
+            idx = order[lo : lo + config.batch_size]
+            px = train_px[idx]
+            if config.augment:
+                px = random_affine(px, rng, affine)
+            x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(idx), *INPUT_SHAPE)
+            logits = model.forward(x, training=True)
+            loss, grad = softmax_cross_entropy(logits, one_hot(train_y[idx]))
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss} at epoch {epoch}, step {step}: training diverged "
+                    f"(learning rate {schedule(step):.3g} too high?)"
+                )
+            model.backward(grad)
+            optimizer.step(model.parameters(), lr=schedule(step))
+            step += 1
+            loss_sum += loss * len(idx)
+            correct += int((logits.argmax(axis=1) == train_y[idx]).sum())
+        val_loss, val_acc, _ = evaluate(model, x_val, y_val)
+        row = {"epoch": epoch, "train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
+               "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.perf_counter() - start}
+        history.epochs.append(row)
+        log(f"epoch {epoch:3d}/{config.epochs}  train loss {row['train_loss']:.4f}"
+            f" acc {row['train_accuracy']:.4f}  val loss {val_loss:.4f} acc {val_acc:.4f}"
+            f"  ({row['seconds']:.0f}s)")
+        if best is None or val_acc > best[0]:
+            best = (val_acc, model.state(), epoch)
+    assert best is not None
+    model.load_state(best[1])
+    wall = time.perf_counter() - start
+    train_loss, train_acc, _ = evaluate(model, normalise(data.train_images[train_idx], mean, std), train_y)
+    val_loss, val_acc, _ = evaluate(model, x_val, y_val)
+    test_loss, test_acc, _ = evaluate(model, normalise(data.test_images, mean, std), data.test_labels)
+    metrics = {
+        "train_accuracy": train_acc, "train_loss": train_loss,
+        "val_accuracy": val_acc, "val_loss": val_loss,
+        "test_accuracy": test_acc, "test_loss": test_loss,
+        "best_epoch": best[2], "wall_time_seconds": wall,
+        "normalisation": {"mean": mean, "std": std},
+    }
+    return model, metrics, history
+
+
+def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], data: Mnist,
+                  command: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    architecture, arrays = model.export()
+    norm = metrics["normalisation"]
+    metadata = {
+        "model_name": config.name,
+        "architecture": architecture,
+        "input": {
+            "shape": list(INPUT_SHAPE), "layout": "NHWC", "dtype": "float32",
+            "pixel_range": [0, 255], "polarity": "white digit on black (MNIST)",
+            "scale": 1 / 255, "mean": norm["mean"], "std": norm["std"],
+            "formula": "x = (pixels * scale - mean) / std",
+        },
+        "labels": LABELS,
+        "parameter_count": int(sum(a.size for a in arrays.values())),
+        "training": {
+            **{k: v for k, v in asdict(config).items() if k != "model_name"},
+            "augmentation": AffineConfig().as_dict() if config.augment else None,
+            "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
+            "command": command,
+        },
+        "metrics": {k: v for k, v in metrics.items() if k != "normalisation"},
+        "data_sha256": data.sha256,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "training_wall_time_seconds": metrics["wall_time_seconds"],
+    }
+    return metadata, arrays
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mnist-train", description="Train an MNIST model in NumPy and "
+                                "write a new versioned artifact.")
+    d = TrainConfig()
+    p.add_argument("--arch", choices=["mlp", "cnn"], default=d.arch)
+    p.add_argument("--epochs", type=int, default=None, help="default: 25 (mlp), 12 (cnn)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 adam, 0.05 sgd)")
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "constant"], default=d.schedule)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--val-size", type=int, default=d.val_size)
+    p.add_argument("--limit-train", type=int, default=None, help="train on the first N examples only")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="MNIST folder (default $MNIST_DATA_DIR or data/mnist)")
+    p.add_argument("--download", action="store_true", help="download MNIST into --data-dir if missing")
+    p.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    p.add_argument("--model-name", default=None, help="default mnist-<arch>")
+    p.add_argument("--no-report", dest="report", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = TrainConfig(
+        arch=args.arch, epochs=args.epochs or (25 if args.arch == "mlp" else 12),
+        batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr or (2e-3 if args.optimizer == "adam" else 0.05), schedule=args.schedule,
+        weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_size=args.val_size,
+        limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
+    )
+    data_dir = args.data_dir or default_data_dir()
+    if args.download:
+        from training.download import download_mnist
+
+        download_mnist(data_dir)
+    data = load_mnist(data_dir)
+    command = "mnist-train " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        model, metrics, history = train(config, data, progress=args.progress)
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    metadata, arrays = make_metadata(config, model, metrics, data, command)
+    path = save_artifact(args.weights_dir, metadata, arrays)
+    print(f"test accuracy {metrics['test_accuracy']:.4f}  (val {metrics['val_accuracy']:.4f}, "
+          f"best epoch {metrics['best_epoch']}, {metrics['wall_time_seconds']:.0f}s)")
+    print(f"artifact: {path}")
+    if args.report:
+        from training.report import write_report
+
+        report_dir = write_report(path, history.epochs, data)
+        print(f"report: {report_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
