@@ -122,7 +122,7 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except ValueError as exc:  # numpy refuses object (pickled) arrays with ValueError
-        if "pickle" in str(exc):
+        if "Object arrays" in str(exc):
             raise ArtifactError(f"{path}: contains pickled objects, refused") from None
         raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -181,6 +181,7 @@ def save_artifact(
         )
         fd, tmp_name = tempfile.mkstemp(dir=model_dir, prefix=f".{number}.", suffix=".tmp")
         try:
+            os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; artifacts are read by other users
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **payload)  # type: ignore[arg-type]
                 fh.flush()

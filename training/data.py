@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def read_idx(path: str | os.PathLike[str], expected_ndim: int | None = None) -> 
             raw = gzip.decompress(raw)
     except FileNotFoundError:
         raise IdxError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:  # gzip raises these on a truncated or corrupt stream
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises these on a truncated/corrupt stream
         raise IdxError(f"{path}: not a readable gzip file ({exc})") from None
     if len(raw) < 4:
         raise IdxError(f"{path}: {len(raw)} bytes, too short for an IDX header")

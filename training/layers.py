@@ -183,7 +183,7 @@ class Conv2D(Layer):
         if not self.needs_input_grad:
             return np.empty(0, grad.dtype)
         W = self.params["W"]
-        if s == 1:
+        if s == 1 and p < k:
             # dL/dx is a full convolution of the gradient with the flipped kernel: one im2col
             # and one matrix product, much faster than scattering k*k strided slices.
             q = k - 1 - p

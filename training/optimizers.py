@@ -87,8 +87,9 @@ class Adam(Optimizer):
         m += t(1 - self.beta1) * grad
         s *= t(self.beta2)
         s += t(1 - self.beta2) * (grad * grad)
-        step = lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        value -= t(step) * m / (np.sqrt(s) + t(self.eps))
+        # eps is added to the bias-corrected sqrt(s), as in the formula above
+        denom = np.sqrt(s) * t(1 / math.sqrt(1 - self.beta2**self.t)) + t(self.eps)
+        value -= t(lr / (1 - self.beta1**self.t)) * m / denom
 
     def config(self) -> dict[str, Any]:
         return {"name": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,

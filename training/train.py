@@ -159,8 +159,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     return model, metrics, history
 
 
-def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], data: Mnist,
-                  command: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], history: History,
+                  data: Mnist, command: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     architecture, arrays = model.export()
     norm = metrics["normalisation"]
     metadata = {
@@ -181,6 +181,7 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
             "command": command,
         },
         "metrics": {k: v for k, v in metrics.items() if k != "normalisation"},
+        "history": history.epochs,
         "data_sha256": data.sha256,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "numpy_version": np.__version__,
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    metadata, arrays = make_metadata(config, model, metrics, data, command)
+    metadata, arrays = make_metadata(config, model, metrics, history, data, command)
     path = save_artifact(args.weights_dir, metadata, arrays)
     print(f"test accuracy {metrics['test_accuracy']:.4f}  (val {metrics['val_accuracy']:.4f}, "
           f"best epoch {metrics['best_epoch']}, {metrics['wall_time_seconds']:.0f}s)")
