@@ -1,0 +1,1 @@
+"""HTTP API: routers under `service.api.routes`, schemas for the OpenAPI page."""

@@ -1,0 +1,35 @@
+"""Liveness, readiness and Prometheus metrics (not counted as traffic)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from service.api.schemas import Health
+from service.errors import APIError
+from service.responses import JSONResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health/live", response_model=Health)
+def live() -> JSONResponse:
+    """The process is up."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/health/ready", response_model=Health, responses={503: {"description": "No model loaded."}})
+def ready(request: Request) -> JSONResponse:
+    """200 once a model is loaded, else 503."""
+    model = getattr(request.app.state, "model", None)
+    if model is None:
+        raise APIError(503, "no model is loaded yet")
+    return JSONResponse({"status": "ok", "model": model.ident})
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,30 @@
+"""What is served, and what could be."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from service.api.deps import loaded_model
+from service.api.schemas import ModelInfo, ModelList
+from service.predictor import LoadedModel
+from service.registry import available_models
+from service.responses import JSONResponse
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/model", response_model=ModelInfo)
+def model_info(model: Annotated[LoadedModel, Depends(loaded_model)]) -> JSONResponse:
+    """Describe the loaded model: architecture, input spec, metrics, file hash."""
+    return JSONResponse(model.describe())
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(request: Request) -> JSONResponse:
+    """List the models and versions in the weights directory and which one is loaded."""
+    found = available_models(request.app.state.settings.weights_dir)
+    model: LoadedModel | None = getattr(request.app.state, "model", None)
+    return JSONResponse({"models": [{"name": n, "versions": v} for n, v in found.items()],
+                         "loaded": model.ident if model else None})

@@ -1,0 +1,64 @@
+"""Digit prediction from pixel arrays."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from service.api.deps import loaded_model, raw_body
+from service.api.schemas import (
+    ERROR_RESPONSES,
+    BatchPredictionResponse,
+    BatchPredictRequest,
+    Prediction,
+    PredictRequest,
+    example_digit,
+    request_body,
+)
+from service.errors import APIError
+from service.inputs import check_fields, has_json_literals, images_from, parse_json
+from service.predictor import LoadedModel
+from service.responses import JSONResponse
+
+router = APIRouter(prefix="/v1", tags=["predict"])
+Model = Annotated[LoadedModel, Depends(loaded_model)]
+Body = Annotated[bytes, Depends(raw_body)]
+
+
+def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str, Any]]:
+    digits, proba = model.predict(pixels)
+    request.app.state.metrics.observe_predictions(digits)
+    return model.postprocess(digits, proba)
+
+
+@router.post("/predict", response_model=Prediction, responses=ERROR_RESPONSES,
+             openapi_extra=request_body(PredictRequest, {"pixels": example_digit()}))
+def predict(request: Request, model: Model, body: Body) -> JSONResponse:
+    """Predict the digit in one 28x28 image."""
+    obj = parse_json(body, request.headers.get("content-type"))
+    check_fields(obj, "pixels")
+    pixels = images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body), single=True)
+    return JSONResponse(_predict(request, model, pixels)[0])
+
+
+@router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
+             openapi_extra=request_body(BatchPredictRequest, {"images": [example_digit()] * 2}))
+def predict_batch(request: Request, model: Model, body: Body) -> JSONResponse:
+    """Predict the digits in a batch of images, in order."""
+    obj = parse_json(body, request.headers.get("content-type"))
+    check_fields(obj, "images")
+    images = obj["images"]
+    limit = request.app.state.settings.max_batch_size
+    if not isinstance(images, list):
+        raise APIError(422, "images: expected a list of images",
+                       [{"loc": ["body", "images"], "msg": "expected a list", "type": "list_type"}])
+    if not images:
+        raise APIError(422, "images: the batch is empty; send 1 to "
+                       f"{limit} images", [{"loc": ["body", "images"], "msg": "empty batch",
+                                             "type": "too_short"}])
+    if len(images) > limit:
+        raise APIError(422, f"images: {len(images)} images is more than the limit of {limit}",
+                       [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
+    pixels = images_from(images, ["body", "images"], has_json_literals(body))
+    return JSONResponse({"predictions": _predict(request, model, pixels), "model": model.ident})

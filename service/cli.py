@@ -1,0 +1,63 @@
+"""`mnist-serve`: check the configured model loads, then run uvicorn with the settings.
+
+Flags override the MNIST_* environment; they are passed to the server (and every worker) through
+that same environment, so one Settings class is the only source of configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import uvicorn
+
+from service.artifact import ArtifactError
+from service.config import Settings
+from service.main import load_model
+
+FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "workers": "MNIST_WORKERS", "model": "MNIST_MODEL",
+         "version": "MNIST_VERSION", "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mnist-serve", description="Serve an MNIST model over HTTP. "
+                                "Flags override the MNIST_* environment variables.")
+    p.add_argument("--host", help="bind address (MNIST_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (MNIST_PORT, default 8000)")
+    p.add_argument("--workers", type=int, help="worker processes (MNIST_WORKERS, default 1)")
+    p.add_argument("--model", help="model name (MNIST_MODEL, default: best in the weights dir)")
+    p.add_argument("--version", help="`latest` or an integer (MNIST_VERSION, default latest)")
+    p.add_argument("--weights-dir", help="artifact folder (MNIST_WEIGHTS_DIR, default ./weights)")
+    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for name, env in FLAGS.items():
+        value = getattr(args, name)
+        if value is not None:
+            os.environ[env] = str(value)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"mnist-serve: invalid settings: {exc}".replace("\n", " "), file=sys.stderr)
+        return 2
+    try:
+        model = load_model(settings)  # fail fast, with one clear line, before binding the port
+    except (ArtifactError, OSError) as exc:
+        print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
+        return 2
+    print(f"mnist-serve: serving {model.runtime.name} v{model.runtime.version} on "
+          f"http://{settings.host}:{settings.port} ({settings.workers} worker(s))", file=sys.stderr)
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
+    uvicorn.run("service.main:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level=settings.log_level, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Service settings, from environment variables prefixed `MNIST_` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MNIST_", extra="ignore", protected_namespaces=())
+
+    weights_dir: Path = Field(Path("weights"), description="Folder of <model>/<version>.npz artifacts.")
+    model: str | None = Field(
+        None, description="Model to serve; default: the one whose latest version has the best "
+        "recorded test accuracy (the CNN, as shipped)."
+    )
+    version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]*)$",
+                         description="`latest` or a pinned integer version.")
+    max_batch_size: int = Field(1024, ge=1, description="Most images in one batch request.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    log_level: LogLevel = "info"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

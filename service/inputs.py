@@ -1,0 +1,153 @@
+"""Parsing and strict validation of pixel input, fast for good input and precise for bad.
+
+Good input takes the fast path: orjson parses the body, NumPy converts each field to an array in
+C, and whole-array checks test shape, finiteness and the 0-255 range. Only when a check fails (or
+the body holds a JSON boolean or null, which NumPy would silently turn into a number) does the
+slow path walk the offending image in Python to say exactly which image, row and column is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+
+from service.errors import APIError
+
+SIDE = 28
+PIXELS = SIDE * SIDE
+MAX_DETAILS = 20
+
+
+def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The request body as a JSON object; 415 if it is not JSON, 400 if it does not parse."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise APIError(415, f"body must be application/json, got {media or 'no Content-Type'}")
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:  # NaN/Infinity are not JSON, but they are numbers a client meant: a 422, not a 400
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise APIError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise APIError(422, f"body must be a JSON object, got {type(obj).__name__}",
+                       [{"loc": ["body"], "msg": "expected an object", "type": "object_type"}])
+    return obj
+
+
+def check_fields(obj: dict[str, Any], required: str, optional: tuple[str, ...] = ()) -> None:
+    if required not in obj:
+        raise APIError(422, f"body.{required}: field required",
+                       [{"loc": ["body", required], "msg": "field required", "type": "missing"}])
+    extra = sorted(set(obj) - {required, *optional})
+    if extra:
+        raise APIError(422, f"body.{extra[0]}: unknown field",
+                       [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"}
+                        for k in extra])
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _describe(v: Any) -> str:
+    text = json.dumps(v) if not isinstance(v, float) else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _image_problem(image: Any, loc: list[Any]) -> dict[str, Any] | None:
+    """The first structural problem of one image (slow, exact), or None if it is well-formed."""
+    form = "an image must be 28 rows of 28 numbers or a flat list of 784 numbers"
+    if not isinstance(image, list):
+        return {"loc": loc, "msg": f"expected a list, got {_describe(image)}; {form}", "type": "list_type"}
+    if len(image) == PIXELS and not any(isinstance(v, list) for v in image):
+        for c, v in enumerate(image):
+            if not _is_number(v):
+                return {"loc": [*loc, c], "msg": f"value {c} is not a number: {_describe(v)}",
+                        "type": "number_type"}
+        return None
+    if len(image) != SIDE:
+        return {"loc": loc, "msg": f"has {len(image)} entries; {form}", "type": "image_shape"}
+    for r, row in enumerate(image):
+        if not isinstance(row, list):
+            return {"loc": [*loc, r], "msg": f"row {r} is not a list: {_describe(row)}", "type": "list_type"}
+        if len(row) != SIDE:
+            return {"loc": [*loc, r], "msg": f"row {r} has {len(row)} values, expected 28",
+                    "type": "row_length"}
+        for c, v in enumerate(row):
+            if not _is_number(v):
+                return {"loc": [*loc, r, c], "msg": f"row {r}, column {c} is not a number: {_describe(v)}",
+                        "type": "number_type"}
+    return None
+
+
+def _value_problem(pixels: np.ndarray, loc: list[Any], nested: bool) -> dict[str, Any] | None:
+    """NaN, infinity or a value outside 0-255 in one image (N=784 float64), or None."""
+    bad = ~np.isfinite(pixels) | (pixels < 0) | (pixels > 255)
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad)[0])
+    v = float(pixels[i])
+    where = [*loc, i // SIDE, i % SIDE] if nested else [*loc, i]
+    place = f"row {i // SIDE}, column {i % SIDE}" if nested else f"value {i}"
+    if math.isnan(v) or math.isinf(v):
+        return {"loc": where, "msg": f"{place} is {v}; pixels must be finite", "type": "finite_number"}
+    return {"loc": where, "msg": f"{place} is {v:g}, outside 0-255", "type": "pixel_range"}
+
+
+def _as_image(value: Any) -> tuple[np.ndarray | None, bool]:
+    """Fast conversion of one image to float64 (784,), and whether it was nested; None if odd."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # ragged
+        return None, False
+    if arr.dtype.kind not in "iuf" or arr.shape not in ((SIDE, SIDE), (PIXELS,)):
+        return None, False
+    return arr.reshape(PIXELS).astype(np.float64, copy=False), arr.ndim == 2
+
+
+def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: bool = False) -> np.ndarray:
+    """Validate a list of images; (N, 784) float32, or APIError(422) listing what is wrong where.
+
+    `loc` locates the list in the body (e.g. ["body", "images"]); with `single`, `values` is
+    the one image at `loc` (e.g. ["body", "pixels"]) wrapped in a list.
+    """
+    try:  # one array for the whole batch when every image has the same form
+        batch = np.asarray(values)
+        uniform = batch.dtype.kind in "iuf" and batch.shape[1:] in ((SIDE, SIDE), (PIXELS,))
+    except (ValueError, TypeError):
+        uniform = False
+    if uniform and not suspicious:
+        flat = batch.reshape(len(values), PIXELS).astype(np.float64, copy=False)
+        if np.isfinite(flat).all() and flat.min() >= 0 and flat.max() <= 255:
+            return flat.astype(np.float32)
+    problems: list[dict[str, Any]] = []
+    out = np.empty((len(values), PIXELS), np.float32)
+    for i, value in enumerate(values):
+        image_loc = loc if single else [*loc, i]
+        arr, nested = (None, False) if suspicious else _as_image(value)
+        problem = _image_problem(value, image_loc) if arr is None else None
+        if arr is None and problem is None:  # well-formed after the exact check (suspicious path)
+            arr, nested = _as_image(value)
+        if problem is None and arr is not None:
+            problem = _value_problem(arr, image_loc, nested)
+            out[i] = arr
+        if problem is not None:
+            problems.append(problem)
+            if len(problems) >= MAX_DETAILS:
+                break
+    if problems:
+        first = problems[0]
+        label = str(loc[-1]) if single else f"{loc[-1]}[{first['loc'][len(loc)]}]"
+        raise APIError(422, f"{label}: {first['msg']}", problems)
+    return out
+
+
+def has_json_literals(body: bytes) -> bool:
+    """True if the body may hold true/false/null, which NumPy would coerce to numbers."""
+    return b"true" in body or b"false" in body or b"null" in body

@@ -1,0 +1,64 @@
+"""The FastAPI app: settings, the model loaded once at start-up onto `app.state`, routes.
+
+`uvicorn --factory service.main:create_app` or the `mnist-serve` command start it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.routes import health, models, predict
+from service.config import Settings, get_settings
+from service.errors import install_error_handlers
+from service.logs import configure
+from service.metrics import Metrics
+from service.middleware import RequestContextMiddleware
+from service.predictor import LoadedModel
+from service.registry import resolve
+from service.responses import JSONResponse
+
+log = logging.getLogger("service")
+
+DESCRIPTION = """Predicts handwritten digits (MNIST) with a network trained in NumPy.
+
+Send raw 0-255 grayscale pixels, white digit on black, as 28 rows of 28 numbers or 784 numbers.
+Every error has the body `{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """Resolve and load the configured artifact (ArtifactError says which file and why)."""
+    return LoadedModel.load(resolve(settings.weights_dir, settings.model, settings.version))
+
+
+def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
+    """Build the app; with `load`, the lifespan loads the model before serving."""
+    settings = settings or get_settings()
+    configure(settings.log_level)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load:
+            model = load_model(settings)
+            app.state.model = model
+            metrics.set_model(model.runtime.name, model.runtime.version)
+            log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
+                                            "sha256": model.sha256})
+        yield
+
+    app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=JSONResponse)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.model = None
+    install_error_handlers(app)
+    app.include_router(predict.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app

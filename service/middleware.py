@@ -1,0 +1,126 @@
+"""Pure-ASGI middleware: request id, body-size limit, access log and request metrics.
+
+The body of a POST is read here, up to `max_body_bytes`, before any route sees it: a declared
+Content-Length over the limit is refused at once, and a chunked upload is refused as soon as
+the bytes received pass the limit. The buffered body is then replayed to the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_body
+from service.metrics import Metrics
+
+log = logging.getLogger("service.access")
+REQUEST_ID_HEADER = b"x-request-id"
+VALID_ID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and 0 < len(value) <= 128 and set(value) <= VALID_ID:
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, rid.encode())]
+            await send(message)
+
+        try:
+            body_receive = await self._buffer_body(scope, receive)
+            if body_receive is None:
+                await self._send_error(413, f"request body is larger than the limit of "
+                                       f"{self.max_body_bytes} bytes", rid, send_with_id)
+            else:
+                await self.app(scope, body_receive, send_with_id)
+        except Exception:
+            # Any unexpected failure: the stack trace goes to the log only, the client gets the
+            # common error body with the request id (and the X-Request-ID header).
+            log.exception("unhandled error", extra={"request_id": rid, "path": scope["path"]})
+            if not started:
+                await self._send_error(500, "internal server error; quote the request id to the "
+                                       "operator", rid, send_with_id)
+        finally:
+            route_path = self._route_label(scope, status)
+            seconds = time.perf_counter() - start
+            self.metrics.observe_request(route_path, scope["method"], status, seconds)
+            log.info("request", extra={"request_id": rid, "method": scope["method"], "route": route_path,
+                                       "path": scope["path"], "status": status,
+                                       "duration_ms": round(seconds * 1000, 3)})
+
+    @staticmethod
+    def _route_label(scope: Scope, status: int) -> str:
+        """The route template; the raw path only for a known route, else `unmatched` (bounded labels)."""
+        route = scope.get("route")
+        if route is not None and hasattr(route, "path"):
+            return str(route.path)
+        app = scope.get("app")
+        known = {getattr(r, "path", None) for r in getattr(app, "routes", [])}
+        return scope["path"] if scope["path"] in known and status != 404 else "unmatched"
+
+    async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """A receive that replays the whole body, or None if it is over the limit."""
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return receive
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    @staticmethod
+    async def _send_error(status: int, message: str, rid: str, send: Send) -> None:
+        payload: dict[str, Any] = error_body(status, message, rid)
+        data = orjson.dumps(payload)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(data)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,63 @@
+"""The predictor: pre-process (validate, convert), predict (NumPy forward), post-process (JSON)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.artifact import Artifact, load_artifact
+from service.runtime import InferenceModel
+
+
+@dataclass
+class LoadedModel:
+    """The served model and what /v1/model reports about it."""
+
+    artifact: Artifact
+    runtime: InferenceModel
+    sha256: str
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @classmethod
+    def load(cls, path: Path) -> LoadedModel:
+        artifact = load_artifact(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(artifact=artifact, runtime=InferenceModel.from_artifact(artifact), sha256=digest)
+
+    @property
+    def ident(self) -> dict[str, Any]:
+        return {"name": self.runtime.name, "version": self.runtime.version}
+
+    def predict(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(digits (N,), probabilities (N, 10)) for validated (N, 784) 0-255 pixels."""
+        proba = self.runtime.predict_proba(pixels)
+        return proba.argmax(axis=1), proba
+
+    def postprocess(self, digits: np.ndarray, proba: np.ndarray) -> list[dict[str, Any]]:
+        ident = self.ident
+        best = proba[np.arange(len(digits)), digits]
+        # tolist() turns the whole batch into Python numbers in C, not per value in Python
+        return [{"digit": d, "probability": p, "probabilities": row, "model": ident}
+                for d, p, row in zip(digits.tolist(), best.tolist(), proba.tolist(), strict=True)]
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.artifact.metadata
+        return {
+            "name": self.runtime.name,
+            "version": self.runtime.version,
+            "architecture": meta["architecture"],
+            "architecture_summary": " -> ".join(layer["type"] for layer in meta["architecture"]),
+            "parameter_count": int(sum(a.size for a in self.artifact.arrays.values())),
+            "input": meta["input"],
+            "labels": meta["labels"],
+            "metrics": meta.get("metrics", {}),
+            "created_at": meta.get("created_at"),
+            "path": str(self.artifact.path),
+            "sha256": self.sha256,
+            "loaded_at": self.loaded_at,
+        }

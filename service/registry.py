@@ -1,0 +1,46 @@
+"""Finding artifacts in the weights directory: which models and versions exist, which to load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.artifact import MODEL_NAME, ArtifactError, list_versions, load_artifact
+
+
+def available_models(weights_dir: Path) -> dict[str, list[int]]:
+    """{model name: sorted versions} for every model folder holding at least one version."""
+    if not weights_dir.is_dir():
+        return {}
+    found = {p.name: list_versions(p) for p in sorted(weights_dir.iterdir())
+             if p.is_dir() and MODEL_NAME.match(p.name)}
+    return {name: versions for name, versions in found.items() if versions}
+
+
+def best_model(weights_dir: Path) -> str:
+    """The model whose latest version records the best test accuracy."""
+    models = available_models(weights_dir)
+    if not models:
+        raise ArtifactError(f"{weights_dir}: no artifacts (<model>/<version>.npz) found")
+
+    def recorded_accuracy(name: str) -> float:
+        try:
+            meta = load_artifact(weights_dir / name / f"{models[name][-1]}.npz").metadata
+            return float(meta.get("metrics", {}).get("test_accuracy", 0.0))
+        except ArtifactError:
+            return -1.0
+
+    return max(sorted(models), key=recorded_accuracy)
+
+
+def resolve(weights_dir: Path, model: str | None, version: str) -> Path:
+    """Path of the artifact to serve for a (model, version) choice; ArtifactError if absent."""
+    name = model or best_model(weights_dir)
+    versions = available_models(weights_dir).get(name, [])
+    if not versions:
+        raise ArtifactError(f"{weights_dir / name}: model {name!r} has no versions")
+    if version == "latest":
+        return weights_dir / name / f"{versions[-1]}.npz"
+    path = weights_dir / name / f"{int(version)}.npz"
+    if int(version) not in versions:
+        raise ArtifactError(f"{path}: no such version (available: {versions})")
+    return path
