@@ -1,11 +1,12 @@
-# Quick start targets. `make test` creates .venv, installs the project with its dev extra, runs
-# every test. MNIST is read from $(MNIST_DATA_DIR).
+# Quick start targets. `make serve` installs the service into .venv and serves the shipped model;
+# `make test` installs the project with its dev extra and runs every test, reading MNIST from
+# $(MNIST_DATA_DIR).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export MNIST_DATA_DIR ?= ../shared/data/mnist
 
-.PHONY: test lint install-dev train-mlp train-cnn clean
+.PHONY: serve test lint install-dev train-mlp train-cnn clean
 
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,15 @@ $(BIN)/.installed-dev: pyproject.toml
 	touch $@
 
 install-dev: $(BIN)/.installed-dev
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+serve: $(BIN)/.installed
+	$(BIN)/mnist-serve
 
 test: $(BIN)/.installed-dev
 	$(BIN)/pytest
@@ -27,7 +37,7 @@ train-mlp: $(BIN)/.installed-dev
 	$(BIN)/mnist-train --arch mlp --epochs 25
 
 train-cnn: $(BIN)/.installed-dev
-	$(BIN)/mnist-train --arch cnn --epochs 12
+	$(BIN)/mnist-train --arch cnn --epochs 11
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
