@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 
@@ -34,6 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for name, env in FLAGS.items():
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
           f"http://{settings.host}:{settings.port} ({settings.workers} worker(s))", file=sys.stderr)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
+    # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run("service.main:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_level=settings.log_level, access_log=False)
     return 0

@@ -100,6 +100,16 @@ def _value_problem(pixels: np.ndarray, loc: list[Any], nested: bool) -> dict[str
     return {"loc": where, "msg": f"{place} is {v:g}, outside 0-255", "type": "pixel_range"}
 
 
+def _huge_number_problem(image: list[Any], loc: list[Any]) -> dict[str, Any]:
+    """Locate the first value outside 0-255 in a well-formed image that NumPy could not convert."""
+    nested = len(image) == SIDE
+    values = [v for row in image for v in row] if nested else image
+    i = next((j for j, v in enumerate(values) if not 0 <= v <= 255), 0)
+    where = [*loc, i // SIDE, i % SIDE] if nested else [*loc, i]
+    place = f"row {i // SIDE}, column {i % SIDE}" if nested else f"value {i}"
+    return {"loc": where, "msg": f"{place} is {_describe(values[i])}, outside 0-255", "type": "pixel_range"}
+
+
 def _as_image(value: Any) -> tuple[np.ndarray | None, bool]:
     """Fast conversion of one image to float64 (784,), and whether it was nested; None if odd."""
     try:
@@ -134,6 +144,8 @@ def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: boo
         problem = _image_problem(value, image_loc) if arr is None else None
         if arr is None and problem is None:  # well-formed after the exact check (suspicious path)
             arr, nested = _as_image(value)
+            if arr is None:  # numbers NumPy cannot hold, such as integers beyond the float range
+                problem = _huge_number_problem(value, image_loc)
         if problem is None and arr is not None:
             problem = _value_problem(arr, image_loc, nested)
             out[i] = arr

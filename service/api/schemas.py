@@ -70,7 +70,7 @@ class ErrorInfo(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: ErrorInfo
+    error: ErrorInfo = Field(description="What went wrong.")
 
 
 class ModelInfo(BaseModel):
@@ -89,8 +89,8 @@ class ModelInfo(BaseModel):
 
 
 class ModelVersions(BaseModel):
-    name: str
-    versions: list[int]
+    name: str = Field(description="Model name.", examples=["mnist-cnn"])
+    versions: list[int] = Field(description="Versions present, ascending.", examples=[[1, 2]])
 
 
 class ModelList(BaseModel):
@@ -99,8 +99,8 @@ class ModelList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(examples=["ok"])
-    model: ModelRef | None = None
+    status: str = Field(description="`ok` when healthy.", examples=["ok"])
+    model: ModelRef | None = Field(None, description="The loaded model (readiness only).")
 
 
 def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:

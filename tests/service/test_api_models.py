@@ -1,0 +1,131 @@
+"""GET /v1/model and /v1/models, and which artifact the settings make the service load."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service.artifact import METADATA_KEY, ArtifactError, load_artifact
+from service.config import Settings
+from service.main import create_app
+
+MakeArtifact = Callable[..., Path]  # the `make_artifact` fixture (conftest.py)
+
+
+def serve(weights_dir: Path, **settings: Any) -> dict[str, Any]:
+    """Start an app on `weights_dir`; return its /v1/model and /v1/models answers and a prediction."""
+    with TestClient(create_app(Settings(weights_dir=weights_dir, **settings))) as c:
+        model, models = c.get("/v1/model"), c.get("/v1/models")
+        predicted = c.post("/v1/predict", json={"pixels": [0] * 784})
+    assert model.status_code == models.status_code == predicted.status_code == 200
+    return {"model": model.json(), "models": models.json(), "predicted": predicted.json()}
+
+
+def test_model_description(client: TestClient, weights_dir: Path) -> None:
+    path = weights_dir / "mnist-mlp" / "1.npz"
+    meta = load_artifact(path).metadata
+    with np.load(path, allow_pickle=False) as npz:
+        sizes = [npz[k].size for k in npz.files if k != METADATA_KEY]
+    before = datetime.now(UTC)
+
+    response = client.get("/v1/model")
+    assert response.status_code == 200
+    info = response.json()
+    assert info["name"] == "mnist-mlp"
+    assert info["version"] == 1
+    assert info["architecture"] == meta["architecture"]
+    assert info["architecture_summary"] == " -> ".join(layer["type"] for layer in meta["architecture"])
+    assert info["parameter_count"] == sum(sizes)
+    assert info["parameter_count"] == meta["parameter_count"]
+    assert info["input"] == meta["input"]
+    assert info["input"]["shape"] == [28, 28, 1]
+    assert info["labels"] == [str(d) for d in range(10)]
+    assert info["metrics"] == meta["metrics"]
+    assert 0.9 < info["metrics"]["test_accuracy"] <= 1.0
+    assert info["created_at"] == meta["created_at"]
+    assert Path(info["path"]).resolve() == path.resolve()
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded_at = datetime.fromisoformat(info["loaded_at"])
+    assert loaded_at.tzinfo is not None
+    assert loaded_at <= before
+
+
+def test_models_lists_the_shipped_models(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    listed = {m["name"]: m["versions"] for m in body["models"]}
+    assert 1 in listed["mnist-mlp"] and 1 in listed["mnist-cnn"]
+    assert body["loaded"] == {"name": "mnist-mlp", "version": 1}
+
+
+@pytest.fixture
+def two_models(tmp_path: Path, make_artifact: MakeArtifact) -> Path:
+    """alpha v1, v2 and beta v1 (with noise the registry must ignore)."""
+    make_artifact(tmp_path, "alpha", test_accuracy=0.91)
+    make_artifact(tmp_path, "alpha", test_accuracy=0.92, seed=1)
+    make_artifact(tmp_path, "beta", test_accuracy=0.90, seed=2)
+    (tmp_path / "alpha" / "1-report").mkdir()
+    (tmp_path / "alpha" / "1-report" / "summary.json").write_text("{}")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "README.md").write_text("weights")
+    (tmp_path / "Bad_Name").mkdir()
+    return tmp_path
+
+
+def test_models_lists_models_and_versions_and_marks_the_loaded_one(two_models: Path) -> None:
+    served = serve(two_models, model="alpha")
+    assert served["models"] == {"models": [{"name": "alpha", "versions": [1, 2]},
+                                           {"name": "beta", "versions": [1]}],
+                                "loaded": {"name": "alpha", "version": 2}}
+    served = serve(two_models, model="beta")
+    assert served["models"]["loaded"] == {"name": "beta", "version": 1}
+
+
+def test_pinned_version_is_served(two_models: Path) -> None:
+    served = serve(two_models, model="alpha", version="1")
+    assert served["model"]["version"] == 1
+    assert served["model"]["path"].endswith("alpha/1.npz")
+    assert served["model"]["metrics"]["test_accuracy"] == 0.91
+    assert served["predicted"]["model"] == {"name": "alpha", "version": 1}
+    assert served["models"]["loaded"] == {"name": "alpha", "version": 1}
+
+
+def test_latest_is_the_highest_version_numerically(tmp_path: Path, make_artifact: MakeArtifact) -> None:
+    for version in (1, 2, 10, 9):
+        make_artifact(tmp_path, "alpha", version=version)
+    served = serve(tmp_path, model="alpha", version="latest")
+    assert served["model"]["version"] == 10
+    assert served["models"]["models"] == [{"name": "alpha", "versions": [1, 2, 9, 10]}]
+
+
+def test_default_model_is_the_one_with_best_recorded_test_accuracy(tmp_path: Path,
+                                                                   make_artifact: MakeArtifact) -> None:
+    make_artifact(tmp_path, "aaa", test_accuracy=0.97)
+    make_artifact(tmp_path, "bbb", test_accuracy=0.99)
+    make_artifact(tmp_path, "ccc", test_accuracy=0.98)
+    served = serve(tmp_path, model=None)
+    assert served["model"]["name"] == "bbb"
+    assert served["predicted"]["model"] == {"name": "bbb", "version": 1}
+
+
+def test_default_model_on_the_shipped_weights_is_the_cnn(weights_dir: Path) -> None:
+    served = serve(weights_dir, model=None)
+    assert served["model"]["name"] == "mnist-cnn"
+
+
+@pytest.mark.parametrize(("settings", "words"), [({"model": "nope"}, ["nope"]),
+                                                 ({"model": "alpha", "version": "7"}, ["7.npz", "[1, 2]"])])
+def test_missing_model_or_version_stops_start_up(two_models: Path, settings: dict[str, Any],
+                                                 words: list[str]) -> None:
+    app = create_app(Settings(weights_dir=two_models, **settings))
+    with pytest.raises(ArtifactError) as excinfo, TestClient(app):
+        pass
+    assert str(two_models) in str(excinfo.value)
+    for word in words:
+        assert word in str(excinfo.value)
