@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
+    benchmark_routes: bool = Field(False, description="Serve the /bench no-op endpoints "
+                                   "used by benchmarks/bench_service.py.")
 
 
 @lru_cache

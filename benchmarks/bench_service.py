@@ -1,0 +1,342 @@
+"""Throughput and latency of the real `mnist-serve` process against naive FastAPI no-op endpoints.
+
+For each worker count the server is started on a free 127.0.0.1 port with MNIST_BENCHMARK_ROUTES=1
+(which adds /bench/noop/predict and /bench/noop/batch: pydantic body, no model, constant answer),
+and each scenario is driven for a fixed time by `wrk` (if installed) or an asyncio httpx client.
+Then the raw NumPy forward pass is timed by batch size. Prints Markdown; see benchmarks/README.md.
+
+    python benchmarks/bench_service.py --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from service.artifact import load_artifact  # noqa: E402
+from service.registry import resolve  # noqa: E402
+from service.runtime import InferenceModel  # noqa: E402
+from tests.server_process import running_server  # noqa: E402
+
+EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
+FORWARD_SIZES = (1, 16, 64, 256, 1024)
+MAX_REQUESTS = 10_000_000  # per scenario: a second bound besides the duration
+FEW_PER_CONNECTION = 5  # fewer completed requests than 5 per connection: a row reads low (see report)
+DRAIN_TIMEOUT = 60.0
+TARGET_SINGLE = 0.85
+TARGET_BATCH = 3.0
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open([==[{body_path}]==], "rb"))
+wrk.body = f:read("*a")
+f:close()
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH_JSON {{\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, \\"non2xx\\": %d, " ..
+    "\\"p50\\": %.1f, \\"p95\\": %.1f, \\"p99\\": %.1f}}\\n",
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    body: bytes
+    images: int  # per request
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def digits(batch: int) -> tuple[np.ndarray, int | None, str]:
+    """`batch` real uint8 digits (batch, 28, 28), the first one's label, and where they came from."""
+    data_dir = os.environ.get("MNIST_DATA_DIR")
+    if data_dir:
+        from training.data import load_mnist
+
+        mnist = load_mnist(data_dir)
+        return mnist.test_images[:batch], int(mnist.test_labels[0]), f"MNIST test set ({data_dir})"
+    example = json.loads(EXAMPLE.read_text())
+    image = np.array(example["pixels"], dtype=np.uint8)
+    return np.repeat(image[None], batch, axis=0), example.get("label"), f"{EXAMPLE.name}, repeated"
+
+
+def compact(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+# --- load generators ---------------------------------------------------------------------------
+
+def run_wrk(url: str, body: bytes, duration: int, connections: int, threads: int) -> Result:
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        body_path = Path(tmp) / "body.json"
+        body_path.write_bytes(body)
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_LUA.format(body_path=body_path))
+        cmd = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{duration}s",
+               "--timeout", "10s", "-s", str(script), url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
+    match = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
+    r = json.loads(match.group(1))
+    return Result(requests=r["requests"] - r["non2xx"], seconds=r["duration_us"] / 1e6,
+                  errors=r["errors"] + r["non2xx"], p50_ms=r["p50"] / 1000, p95_ms=r["p95"] / 1000,
+                  p99_ms=r["p99"] / 1000)
+
+
+async def _httpx_load(url: str, body: bytes, duration: float, connections: int) -> Result:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    latencies: list[float] = []
+    attempts = errors = 0
+    async with httpx.AsyncClient(limits=limits, timeout=10, trust_env=False,
+                                 headers={"content-type": "application/json"}) as client:
+        start = time.perf_counter()
+        deadline = start + duration
+
+        async def connection() -> None:
+            nonlocal attempts, errors
+            while time.perf_counter() < deadline and attempts < MAX_REQUESTS:
+                attempts += 1
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(url, content=body)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(connection() for _ in range(connections)))
+        seconds = time.perf_counter() - start
+    p50, p95, p99 = (np.percentile(latencies, [50, 95, 99]) * 1000).tolist() if latencies else [0.0] * 3
+    return Result(requests=len(latencies), seconds=seconds, errors=errors, p50_ms=p50, p95_ms=p95, p99_ms=p99)
+
+
+def run_httpx(url: str, body: bytes, duration: int, connections: int, threads: int) -> Result:
+    return asyncio.run(_httpx_load(url, body, duration, connections))
+
+
+Load = Callable[[str, bytes, int, int, int], Result]
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+def check_scenario(base_url: str, scenario: Scenario, label: int | None) -> None:
+    """One request first: a scenario that does not answer 200 is an error, not a number."""
+    response = httpx.post(base_url + scenario.path, content=scenario.body, timeout=DRAIN_TIMEOUT,
+                          trust_env=False, headers={"content-type": "application/json"})
+    if response.status_code != 200:
+        raise RuntimeError(f"{scenario.path} answered {response.status_code}: {response.text[:500]}")
+    if scenario.path == "/v1/predict" and label is not None and response.json()["digit"] != label:
+        progress(f"warning: /v1/predict said {response.json()['digit']}, the label is {label}")
+
+
+def drain(base_url: str, scenario: Scenario) -> None:
+    """Wait out the requests wrk abandoned in flight when its time ran out.
+
+    The server still computes them (in its thread pool); one more request of the same kind,
+    sent after wrk has closed its connections, finishes about when they do.
+    """
+    started = time.perf_counter()
+    httpx.post(base_url + scenario.path, content=scenario.body, timeout=DRAIN_TIMEOUT, trust_env=False,
+               headers={"content-type": "application/json"})
+    if time.perf_counter() - started > 1:
+        progress(f"drained {scenario.path} in {time.perf_counter() - started:.1f} s")
+
+
+def bench_server(args: argparse.Namespace, workers: int, scenarios: list[Scenario], label: int | None,
+                 load: Load) -> dict[str, Result]:
+    results: dict[str, Result] = {}
+    server_args = ["--workers", str(workers), "--model", args.model, "--weights-dir", str(args.weights_dir),
+                   "--log-level", args.log_level]
+    with running_server(*server_args, env={"MNIST_BENCHMARK_ROUTES": "1"}, timeout=60) as server:
+        for scenario in scenarios:
+            check_scenario(server.base_url, scenario, label)
+        for scenario in scenarios:
+            url = server.base_url + scenario.path
+            progress(f"workers={workers} {scenario.name}: warm-up {args.warmup} s, run {args.duration} s")
+            if args.warmup:
+                load(url, scenario.body, args.warmup, args.connections, args.threads)
+                drain(server.base_url, scenario)
+            results[scenario.name] = load(url, scenario.body, args.duration, args.connections, args.threads)
+            drain(server.base_url, scenario)
+        code = server.stop()
+        if code != 0:
+            progress(f"warning: server exited with code {code} after SIGTERM")
+    return results
+
+
+def bench_forward(args: argparse.Namespace, images: np.ndarray) -> dict[int, tuple[float, float, int]]:
+    """{batch size: (images/s, ms per call, calls)} for the NumPy forward pass alone."""
+    model = InferenceModel.from_artifact(load_artifact(resolve(args.weights_dir, args.model, "latest")))
+    pool = images.reshape(len(images), -1).astype(np.float32)
+    out: dict[int, tuple[float, float, int]] = {}
+    for size in args.forward_sizes:
+        x = np.resize(pool, (size, pool.shape[1]))  # repeats the real digits up to `size`
+        model.predict_proba(x)  # warm-up
+        calls = 0
+        start = time.perf_counter()
+        while calls < 100_000 and (calls == 0 or time.perf_counter() - start < args.forward_seconds):
+            model.predict_proba(x)
+            calls += 1
+        seconds = time.perf_counter() - start
+        out[size] = (calls * size / seconds, seconds / calls * 1000, calls)
+    return out
+
+
+def few_requests(result: Result, connections: int) -> bool:
+    return result.requests < FEW_PER_CONNECTION * connections
+
+
+def fmt(value: float, digits_: int = 1) -> str:
+    return f"{value:,.{digits_}f}"
+
+
+def report(args: argparse.Namespace, client: str, source: str, scenarios: list[Scenario],
+           servers: dict[int, dict[str, Result]], forward: dict[int, tuple[float, float, int]]) -> str:
+    lines = [
+        f"## mnist-serve benchmark: {args.model}",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs "
+        f"({platform.machine()}), Python {platform.python_version()}, NumPy {np.__version__}; "
+        f"load: {client}, {args.connections} connections, {args.duration} s per row after a "
+        f"{args.warmup} s warm-up, same machine as the server; server log level {args.log_level}; "
+        f"bodies: {source}; 1-minute load average before the run: {args.load_before:.2f} "
+        "(well above 0 means other work shared the CPU).",
+        "",
+        "| workers | scenario | endpoint | req/s | images/s | p50 ms | p95 ms | p99 ms | errors |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for workers, results in servers.items():
+        for s in scenarios:
+            r = results[s.name]
+            few = " †" if few_requests(r, args.connections) else ""
+            latency = f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f}" if r.requests else "n/a | n/a | n/a"
+            lines.append(f"| {workers} | {s.name} | `{s.path}` | {fmt(r.rps)}{few} | "
+                         f"{fmt(r.rps * s.images)} | {latency} | {r.errors} |")
+    if any(few_requests(r, args.connections) for results in servers.values() for r in results.values()):
+        lines += ["", f"† fewer than {FEW_PER_CONNECTION} requests per connection completed in the measured "
+                  "time: wrk does not count the requests still in flight when it stops, so req/s may read "
+                  "low by up to connections ÷ requests. Raise --duration for a firmer figure."]
+    lines += ["", "| workers | predict ÷ noop predict (req/s) | target | batch ÷ noop batch (images/s) "
+              "| target |", "| ---: | ---: | --- | ---: | --- |"]
+    predict, batch_, noop, noop_batch = (s.name for s in scenarios)
+    def verdict(value: float, target: float, *rows: Result) -> str:
+        if any(row.requests == 0 for row in rows):
+            return "not measured"
+        few = " †" if any(few_requests(row, args.connections) for row in rows) else ""
+        return ("met" if value >= target else "MISSED") + few
+
+    for workers, r in servers.items():
+        single = r[predict].rps / r[noop].rps if r[noop].rps else float("nan")
+        batch = r[batch_].rps / r[noop_batch].rps if r[noop_batch].rps else float("nan")
+        single_ok = verdict(single, TARGET_SINGLE, r[predict], r[noop])
+        batch_ok = verdict(batch, TARGET_BATCH, r[batch_], r[noop_batch])
+        lines.append(f"| {workers} | {single:.2f} | ≥ {TARGET_SINGLE:g} {single_ok} "
+                     f"| {batch:.2f} | ≥ {TARGET_BATCH:g} {batch_ok} |")
+    lines += ["", "| NumPy forward, batch size | images/s | ms per call | calls |",
+              "| ---: | ---: | ---: | ---: |"]
+    for size, (ips, ms, calls) in forward.items():
+        lines.append(f"| {size} | {fmt(ips, 0)} | {ms:.3f} | {calls} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="mnist-cnn", choices=["mnist-cnn", "mnist-mlp"])
+    p.add_argument("--weights-dir", type=Path, default=REPO_ROOT / "weights")
+    p.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    p.add_argument("--duration", type=int, default=8, help="seconds measured per scenario")
+    p.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured load before each")
+    p.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (the server needs the cores)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto",
+                   help="load generator; auto: wrk if on PATH, else httpx")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level (info logs one JSON line per request, as deployed)")
+    p.add_argument("--forward-seconds", type=float, default=1.0, help="seconds per forward batch size")
+    p.add_argument("--forward-sizes", default=",".join(map(str, FORWARD_SIZES)))
+    args = p.parse_args(argv)
+    args.workers = [int(w) for w in args.workers.split(",")]
+    args.forward_sizes = [int(n) for n in args.forward_sizes.split(",")]
+    if min(args.workers) < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1 \
+            or not 1 <= args.batch_size <= 1024 or min(args.forward_sizes) < 1:
+        p.error("workers, duration, connections, batch size (<= 1024) and forward sizes must be positive")
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "httpx"
+    elif args.client == "wrk" and not shutil.which("wrk"):
+        p.error("wrk is not on PATH")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.load_before = os.getloadavg()[0]
+    images, label, source = digits(args.batch_size)
+    single = compact({"pixels": images[0].tolist()})
+    batch = compact({"images": images.tolist()})
+    n = args.batch_size
+    scenarios = [Scenario("predict", "/v1/predict", single, 1),
+                 Scenario(f"batch-{n}", "/v1/predict/batch", batch, n),
+                 Scenario("noop predict", "/bench/noop/predict", single, 1),
+                 Scenario(f"noop batch-{n}", "/bench/noop/batch", batch, n)]
+    load = run_wrk if args.client == "wrk" else run_httpx
+    client = (f"wrk ({args.threads} thread)" if args.client == "wrk"
+              else "asyncio httpx client (in this process; it may be the bottleneck)")
+    budget = len(args.workers) * (len(scenarios) * (args.duration + args.warmup) + 10) \
+        + len(args.forward_sizes) * (args.forward_seconds + 1)
+    progress(f"{args.model}, {client}; about {budget:.0f} s")
+
+    progress("NumPy forward pass")
+    forward = bench_forward(args, images)
+    servers = {w: bench_server(args, w, scenarios, label, load) for w in args.workers}
+    print(report(args, client, source, scenarios, servers, forward))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Start the real `mnist-serve` process on a free 127.0.0.1 port, for end-to-end tests and benchmarks.
+
+    with running_server("--weights-dir", "weights", "--model", "mnist-cnn") as server:
+        httpx.get(f"{server.base_url}/v1/model")
+        code = server.stop()          # optional: SIGTERM now, wait, return the exit code
+
+The process's stdout and stderr go to `server.log_path`. Start-up waits for `/health/ready` to
+answer 200; if the process exits first or `timeout` passes, ServerStartError carries the log.
+On leaving the block the server gets SIGTERM, then SIGKILL (its whole process group, so uvicorn
+workers too) if it has not exited 10 s later.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or did not become ready in time; the message holds its log."""
+
+
+def free_port(host: str = HOST) -> int:
+    """A port that was free a moment ago (bind to port 0 and let the OS choose)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_command(*args: str, port: int, host: str = HOST) -> list[str]:
+    """The command line that runs `mnist-serve` with this interpreter."""
+    return [sys.executable, "-m", "service.cli", "--host", host, "--port", str(port), *args]
+
+
+@dataclass
+class ServerProcess:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    port: int
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM and wait up to `timeout` s, else SIGKILL its process group; the exit code.
+
+        After a kill the code is negative (-9), so a test asserting 0 sees the hang.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                # The leader is not reaped yet, so its pid (the group id) cannot have been reused.
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(STOP_TIMEOUT)
+        return int(self.process.returncode)
+
+
+def _environment(env: Mapping[str, str | None] | None) -> dict[str, str]:
+    merged = dict(os.environ)
+    merged["PYTHONUNBUFFERED"] = "1"
+    for key, value in (env or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _wait_ready(server: ServerProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    with httpx.Client(base_url=server.base_url, timeout=2.0, trust_env=False) as client:
+        while True:
+            code = server.process.poll()
+            if code is not None:
+                raise ServerStartError(f"mnist-serve exited with code {code} before it was ready; "
+                                       f"log {server.log_path}:\n{server.log_text()}")
+            try:
+                response = client.get("/health/ready")
+                if response.status_code == 200:
+                    return
+                last = f"/health/ready answered {response.status_code}"
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                raise ServerStartError(f"mnist-serve not ready after {timeout:g} s ({last}); "
+                                       f"log {server.log_path}:\n{server.log_text()}")
+            time.sleep(0.1)
+
+
+@contextmanager
+def running_server(*args: str, env: Mapping[str, str | None] | None = None,
+                   cwd: str | os.PathLike[str] | None = None, timeout: float = 30,
+                   log_dir: str | os.PathLike[str] | None = None) -> Iterator[ServerProcess]:
+    """Run `mnist-serve --host 127.0.0.1 --port <free> *args` until the block ends.
+
+    `env` adds to (or, with a value of None, removes from) this process's environment. `cwd`
+    defaults to the repository root. The log file is kept when `log_dir` is given (e.g. pytest's
+    tmp_path), otherwise it is a temporary file removed afterwards.
+    """
+    port = free_port()
+    tmp = None
+    if log_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mnist-serve-")
+        log_dir = tmp.name
+    log_path = Path(log_dir) / f"mnist-serve-{port}.log"
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(serve_command(*args, port=port), stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT, env=_environment(env),
+                                       cwd=str(cwd) if cwd is not None else str(REPO_ROOT),
+                                       start_new_session=True)
+        server = ServerProcess(base_url=f"http://{HOST}:{port}", process=process, log_path=log_path,
+                               port=port)
+        try:
+            _wait_ready(server, timeout)
+            yield server
+        finally:
+            server.stop()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
