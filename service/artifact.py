@@ -118,6 +118,9 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise ArtifactError(f"{path}: not a valid .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

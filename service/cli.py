@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import tempfile
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from service.artifact import ArtifactError
 from service.config import Settings
@@ -62,8 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
     # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run("service.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level=settings.log_level, access_log=False)
+    config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
+                            port=settings.port, workers=settings.workers, log_level=settings.log_level,
+                            access_log=False)
+    if settings.workers > 1:
+        sock = config.bind_socket()
+        # The socket uvicorn binds for its workers is not seen as TCP by asyncio, so Nagle's
+        # algorithm stays on and each small response waits ~40 ms for a delayed ACK
+        # (uvicorn issue #3149); accepted connections inherit TCP_NODELAY from this socket.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        print("mnist-serve: the server did not start (see the log above)", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -34,6 +34,8 @@ def best_model(weights_dir: Path) -> str:
 
 def resolve(weights_dir: Path, model: str | None, version: str) -> Path:
     """Path of the artifact to serve for a (model, version) choice; ArtifactError if absent."""
+    if not weights_dir.is_dir():
+        raise ArtifactError(f"{weights_dir}: weights directory does not exist")
     name = model or best_model(weights_dir)
     versions = available_models(weights_dir).get(name, [])
     if not versions:

@@ -187,13 +187,13 @@ def write_random(path: Path, size: int = 4096) -> Path:
 def test_missing_weights_dir_exits_with_one_clear_line(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-weights"
     result, elapsed = run_cli("--weights-dir", str(missing), "--model", "mnist-mlp")
-    assert_one_clear_line(result, elapsed, str(missing / "mnist-mlp"))
+    assert_one_clear_line(result, elapsed, str(missing), "weights directory does not exist")
 
 
 def test_missing_weights_dir_without_model_exits_with_one_clear_line(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-weights"
     result, elapsed = run_cli("--weights-dir", str(missing))
-    assert_one_clear_line(result, elapsed, str(missing), "no artifacts")
+    assert_one_clear_line(result, elapsed, str(missing), "weights directory does not exist")
 
 
 @pytest.mark.parametrize("model_flag", [True, False], ids=["model", "best-model"])

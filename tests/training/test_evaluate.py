@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from service.artifact import save_artifact
+from tests.artifact_helpers import MEAN, STD
+from tests.artifact_helpers import tiny_artifact as make_tiny_artifact
 from tests.idx_helpers import write_idx
 from training.data import MNIST_FILES, Mnist
 from training.evaluate import confusion_matrix, evaluate_artifact, main, per_class_precision_recall
-from training.model import Sequential, build_mlp
-from training.train import LABELS, normalise
-
-MEAN, STD = 0.13, 0.31
+from training.model import Sequential
+from training.train import normalise
 
 
 def test_confusion_matrix_known_answer() -> None:
@@ -67,18 +65,7 @@ def test_precision_recall_undefined_is_nan() -> None:
 
 
 def tiny_artifact(weights_dir: Path, test_accuracy: float = 0.5) -> tuple[Path, Sequential]:
-    model = build_mlp(np.random.default_rng(0), hidden=(16,))
-    architecture, arrays = model.export()
-    metadata: dict[str, Any] = {
-        "model_name": "tiny-mlp",
-        "architecture": architecture,
-        "input": {"shape": [28, 28, 1], "layout": "NHWC", "dtype": "float32", "scale": 1 / 255,
-                  "mean": MEAN, "std": STD},
-        "labels": LABELS,
-        "metrics": {"test_accuracy": test_accuracy},
-        "training": {"command": "mnist-train --arch mlp --epochs 1"},
-    }
-    return save_artifact(weights_dir, metadata, arrays), model
+    return make_tiny_artifact(weights_dir, metrics={"test_accuracy": test_accuracy})
 
 
 def tiny_data(n_test: int = 120, n_train: int = 20) -> Mnist:

@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.artifact import save_artifact
+from tests.artifact_helpers import MEAN, STD
+from tests.artifact_helpers import tiny_artifact as make_tiny_artifact
 from training import report
 from training.data import Mnist
 from training.evaluate import confusion_matrix, per_class_precision_recall
-from training.model import Sequential, build_mlp
+from training.model import Sequential
 from training.report import REPORT_FILES, choose_samples, write_report
 from training.train import LABELS, normalise
 
-MEAN, STD = 0.13, 0.31
 COMMAND = "mnist-train --arch mlp --epochs 2 --seed 0"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EPOCHS = [
@@ -31,19 +31,9 @@ EPOCHS = [
 
 
 def tiny_artifact(weights_dir: Path) -> tuple[Path, Sequential]:
-    model = build_mlp(np.random.default_rng(0), hidden=(16,))
-    architecture, arrays = model.export()
-    metadata: dict[str, Any] = {
-        "model_name": "tiny-mlp",
-        "architecture": architecture,
-        "input": {"shape": [28, 28, 1], "layout": "NHWC", "dtype": "float32", "scale": 1 / 255,
-                  "mean": MEAN, "std": STD},
-        "labels": LABELS,
-        "metrics": {"test_accuracy": 0.1, "val_accuracy": 0.55, "wall_time_seconds": 3.0},
-        "training": {"command": COMMAND},
-        "training_wall_time_seconds": 3.0,
-    }
-    return save_artifact(weights_dir, metadata, arrays), model
+    return make_tiny_artifact(
+        weights_dir, metrics={"test_accuracy": 0.1, "val_accuracy": 0.55, "wall_time_seconds": 3.0},
+        training={"command": COMMAND}, training_wall_time_seconds=3.0)
 
 
 def tiny_data(n_test: int = 150) -> Mnist:
