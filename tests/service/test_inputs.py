@@ -6,10 +6,18 @@ import json
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from service.errors import APIError
-from service.inputs import MAX_DETAILS, check_fields, has_json_literals, images_from, parse_json
+from service.inputs import (
+    MAX_DETAILS,
+    check_fields,
+    has_json_literals,
+    images_from,
+    integer_images,
+    parse_json,
+)
 
 IMAGES = ["body", "images"]
 PIXELS = ["body", "pixels"]
@@ -198,3 +206,48 @@ def test_int_beyond_int64_is_out_of_range() -> None:
     error = error_of([[2 ** 63] + [0] * 783])
     assert error.details[0]["loc"] == [*IMAGES, 0, 0]
     assert error.details[0]["type"] == "pixel_range"
+
+
+# --- the byte-level fast path for integer pixels --------------------------------------------
+
+FAST_RNG = np.random.default_rng(7)
+FAST_IMAGES = FAST_RNG.integers(0, 256, (6, 28, 28))
+
+
+@pytest.mark.parametrize("form", ["nested", "flat"])
+@pytest.mark.parametrize("indent", [False, True])
+def test_integer_images_parse_batches_exactly(form: str, indent: bool) -> None:
+    images = FAST_IMAGES.tolist() if form == "nested" else FAST_IMAGES.reshape(6, -1).tolist()
+    body = (json.dumps({"images": images}, indent=2).encode() if indent
+            else orjson.dumps({"images": images}))
+    fast = integer_images(body, "images", single=False)
+    assert fast is not None and fast.dtype == np.float32
+    np.testing.assert_array_equal(fast, FAST_IMAGES.reshape(6, -1))
+    np.testing.assert_array_equal(fast, images_from(orjson.loads(body)["images"], ["body", "images"], False))
+
+
+@pytest.mark.parametrize("form", ["nested", "flat"])
+def test_integer_images_parse_one_image(form: str) -> None:
+    pixels = FAST_IMAGES[0].tolist() if form == "nested" else FAST_IMAGES[0].ravel().tolist()
+    fast = integer_images(orjson.dumps({"pixels": pixels}), "pixels", single=True)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, FAST_IMAGES[:1].reshape(1, -1))
+
+
+@pytest.mark.parametrize("body", [
+    orjson.dumps({"images": [FAST_IMAGES[0].tolist(), FAST_IMAGES[1].ravel().tolist()]}),  # mixed forms
+    orjson.dumps({"images": (FAST_IMAGES + 0.5).tolist()}),  # floats
+    orjson.dumps({"images": FAST_IMAGES.tolist(), "extra": 1}),  # another field
+    orjson.dumps({"images": []}),  # empty batch
+    b'{"images":[[' + b"007," * 783 + b"1]]}",  # leading zeros are not JSON
+    orjson.dumps({"images": [[[256] * 28] * 28]}),  # out of range
+    orjson.dumps({"images": [[[1000] * 28] * 28]}),
+    orjson.dumps({"images": [[[1] * 27] * 28]}),  # short rows
+    orjson.dumps({"images": [[1] * 785]}),  # too many values
+    orjson.dumps({"images": [[[-1] * 28] * 28]}),  # negative
+    orjson.dumps({"images": FAST_IMAGES.tolist()})[:-2] + b"}",  # truncated JSON
+    orjson.dumps({"images": [[1] * 784]})[:-1],  # no closing brace
+    orjson.dumps({"pixels": FAST_IMAGES[0].tolist()}),  # wrong field
+], ids=lambda b: b[:40].decode(errors="replace"))
+def test_integer_images_leave_everything_else_to_the_exact_path(body: bytes) -> None:
+    assert integer_images(body, "images", single=False) is None
