@@ -37,7 +37,7 @@ train-mlp: $(BIN)/.installed-dev
 	$(BIN)/mnist-train --arch mlp --epochs 25
 
 train-cnn: $(BIN)/.installed-dev
-	$(BIN)/mnist-train --arch cnn --epochs 10
+	$(BIN)/mnist-train --arch cnn --epochs 11
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -196,7 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 "write a new versioned artifact.")
     d = TrainConfig()
     p.add_argument("--arch", choices=["mlp", "cnn"], default=d.arch)
-    p.add_argument("--epochs", type=int, default=None, help="default: 25 (mlp), 10 (cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="default: 25 (mlp), 11 (cnn)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 adam, 0.05 sgd)")
@@ -220,7 +220,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = TrainConfig(
-        arch=args.arch, epochs=args.epochs or (25 if args.arch == "mlp" else 10),
+        arch=args.arch, epochs=args.epochs or (25 if args.arch == "mlp" else 11),
         batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr or (2e-3 if args.optimizer == "adam" else 0.05), schedule=args.schedule,
         weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_size=args.val_size,
