@@ -25,6 +25,23 @@ from service.artifact import Artifact
 Op = Callable[[np.ndarray], np.ndarray]
 
 
+def im2col(xp: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """(N, H, W, C) padded input -> (N, Ho, Wo, k, k, C) patches, as one contiguous copy."""
+    windows = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]  # (N, Ho, Wo, C, k, k)
+    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
+
+
+def max_pool(x: np.ndarray, k: int) -> np.ndarray:
+    """Max over non-overlapping k x k windows of NHWC `x` (trailing rows/columns dropped)."""
+    h, w = x.shape[1] // k * k, x.shape[2] // k * k
+    out = x[:, 0:h:k, 0:w:k, :].copy()
+    for u in range(k):  # k*k whole-tensor maxima, no loop over pixels
+        for v in range(k):
+            if u or v:
+                np.maximum(out, x[:, u:h:k, v:w:k, :], out=out)
+    return out
+
+
 def _conv2d(spec: dict[str, Any], W: np.ndarray, b: np.ndarray) -> Op:
     k, s, p = spec["kernel_size"], spec["stride"], spec["padding"]
     w2 = np.ascontiguousarray(W.reshape(-1, spec["out_channels"]), dtype=np.float32)
@@ -33,8 +50,7 @@ def _conv2d(spec: dict[str, Any], W: np.ndarray, b: np.ndarray) -> Op:
     def conv(x: np.ndarray) -> np.ndarray:
         if p:
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        windows = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # (N, Ho, Wo, C, k, k)
-        cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
+        cols = im2col(x, k, s)
         out = cols.reshape(-1, w2.shape[0]) @ w2
         out += bias
         return out.reshape(*cols.shape[:3], w2.shape[1])
@@ -46,13 +62,7 @@ def _maxpool2d(spec: dict[str, Any]) -> Op:
     k = spec["pool_size"]
 
     def pool(x: np.ndarray) -> np.ndarray:
-        h, w = x.shape[1] // k * k, x.shape[2] // k * k
-        out = x[:, 0:h:k, 0:w:k, :].copy()
-        for u in range(k):  # k*k whole-tensor maxima, no loop over pixels
-            for v in range(k):
-                if u or v:
-                    np.maximum(out, x[:, u:h:k, v:w:k, :], out=out)
-        return out
+        return max_pool(x, k)
 
     return pool
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+
+from service.runtime import im2col, max_pool
 
 Array = np.ndarray
 
@@ -133,13 +134,6 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
 
-def im2col(xp: Array, k: int, stride: int) -> Array:
-    """(N, H, W, C) padded input -> (N, Ho, Wo, k, k, C) patches, as one contiguous copy."""
-    windows = sliding_window_view(xp, (k, k), axis=(1, 2))  # (N, H-k+1, W-k+1, C, k, k)
-    windows = windows[:, ::stride, ::stride]
-    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
-
-
 class Conv2D(Layer):
     kind = "conv2d"
 
@@ -224,16 +218,9 @@ class MaxPool2D(Layer):
         self.pool_size = pool_size
 
     def forward(self, x: Array) -> Array:
-        k = self.pool_size
-        h, w = x.shape[1] // k * k, x.shape[2] // k * k
         self.x, self.in_shape = x, x.shape
-        out = x[:, 0:h:k, 0:w:k, :].copy()
-        for u in range(k):  # k*k strided slices, each a whole-tensor maximum
-            for v in range(k):
-                if u or v:
-                    np.maximum(out, x[:, u:h:k, v:w:k, :], out=out)
-        self.out = out
-        return out
+        self.out = max_pool(x, self.pool_size)
+        return self.out
 
     def backward(self, grad: Array) -> Array:
         k = self.pool_size
