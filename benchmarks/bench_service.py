@@ -187,25 +187,41 @@ def drain(base_url: str, scenario: Scenario) -> None:
 
 
 def bench_server(args: argparse.Namespace, workers: int, scenarios: list[Scenario], label: int | None,
-                 load: Load) -> dict[str, Result]:
-    results: dict[str, Result] = {}
+                 load: Load) -> dict[str, list[Result]]:
+    """{scenario: one Result per round}; the rounds interleave the scenarios, so drift in the
+    machine's other load touches an endpoint and its no-op alike."""
+    runs: dict[str, list[Result]] = {s.name: [] for s in scenarios}
     server_args = ["--workers", str(workers), "--model", args.model, "--weights-dir", str(args.weights_dir),
                    "--log-level", args.log_level]
     with running_server(*server_args, env={"MNIST_BENCHMARK_ROUTES": "1"}, timeout=60) as server:
         for scenario in scenarios:
             check_scenario(server.base_url, scenario, label)
-        for scenario in scenarios:
-            url = server.base_url + scenario.path
-            progress(f"workers={workers} {scenario.name}: warm-up {args.warmup} s, run {args.duration} s")
-            if args.warmup:
-                load(url, scenario.body, args.warmup, args.connections, args.threads)
+        for round_ in range(args.repeats):
+            for scenario in scenarios:
+                url = server.base_url + scenario.path
+                progress(f"workers={workers} round {round_ + 1}/{args.repeats} {scenario.name}: "
+                         f"run {args.duration} s")
+                if args.warmup and round_ == 0:
+                    load(url, scenario.body, args.warmup, args.connections, args.threads)
+                    drain(server.base_url, scenario)
+                runs[scenario.name].append(load(url, scenario.body, args.duration, args.connections,
+                                                args.threads))
                 drain(server.base_url, scenario)
-            results[scenario.name] = load(url, scenario.body, args.duration, args.connections, args.threads)
-            drain(server.base_url, scenario)
         code = server.stop()
         if code != 0:
             progress(f"warning: server exited with code {code} after SIGTERM")
-    return results
+    return runs
+
+
+def median_run(runs: list[Result]) -> Result:
+    """The round with the median req/s (its latencies come with it)."""
+    return sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
+
+
+def median_ratio(numerators: list[Result], denominators: list[Result]) -> float:
+    """Median over rounds of the paired ratio endpoint ÷ no-op (each pair ran minutes apart at most)."""
+    ratios = [n.rps / d.rps for n, d in zip(numerators, denominators, strict=True) if d.rps]
+    return float(np.median(ratios)) if ratios else float("nan")
 
 
 def bench_forward(args: argparse.Namespace, images: np.ndarray) -> dict[int, tuple[float, float, int]]:
@@ -235,45 +251,54 @@ def fmt(value: float, digits_: int = 1) -> str:
 
 
 def report(args: argparse.Namespace, client: str, source: str, scenarios: list[Scenario],
-           servers: dict[int, dict[str, Result]], forward: dict[int, tuple[float, float, int]]) -> str:
+           servers: dict[int, dict[str, list[Result]]], forward: dict[int, tuple[float, float, int]]) -> str:
     lines = [
         f"## mnist-serve benchmark: {args.model}",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs "
         f"({platform.machine()}), Python {platform.python_version()}, NumPy {np.__version__}; "
-        f"load: {client}, {args.connections} connections, {args.duration} s per row after a "
-        f"{args.warmup} s warm-up, same machine as the server; server log level {args.log_level}; "
-        f"bodies: {source}; 1-minute load average before the run: {args.load_before:.2f} "
-        "(well above 0 means other work shared the CPU).",
+        f"load: {client}, {args.connections} connections, {args.repeats} rounds of {args.duration} s per "
+        f"row (rows interleaved, {args.warmup} s warm-up before the first), same machine as the server; "
+        f"server log level {args.log_level}; bodies: {source}; 1-minute load average before the run: "
+        f"{args.load_before:.2f} (well above 0 means other work shared the CPU).",
         "",
-        "| workers | scenario | endpoint | req/s | images/s | p50 ms | p95 ms | p99 ms | errors |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "Each row is the round with the median req/s; `rounds` lists every round's req/s.",
+        "",
+        "| workers | scenario | endpoint | req/s | images/s | p50 ms | p95 ms | p99 ms | errors | rounds |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for workers, results in servers.items():
+    medians = {w: {name: median_run(runs) for name, runs in results.items()}
+               for w, results in servers.items()}
+    for workers, results in medians.items():
         for s in scenarios:
             r = results[s.name]
             few = " †" if few_requests(r, args.connections) else ""
             latency = f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f}" if r.requests else "n/a | n/a | n/a"
+            errors = sum(run.errors for run in servers[workers][s.name])
+            rounds = ", ".join(f"{run.rps:.0f}" for run in servers[workers][s.name])
             lines.append(f"| {workers} | {s.name} | `{s.path}` | {fmt(r.rps)}{few} | "
-                         f"{fmt(r.rps * s.images)} | {latency} | {r.errors} |")
-    if any(few_requests(r, args.connections) for results in servers.values() for r in results.values()):
+                         f"{fmt(r.rps * s.images)} | {latency} | {errors} | {rounds} |")
+    if any(few_requests(r, args.connections) for results in medians.values() for r in results.values()):
         lines += ["", f"† fewer than {FEW_PER_CONNECTION} requests per connection completed in the measured "
                   "time: wrk does not count the requests still in flight when it stops, so req/s may read "
                   "low by up to connections ÷ requests. Raise --duration for a firmer figure."]
-    lines += ["", "| workers | predict ÷ noop predict (req/s) | target | batch ÷ noop batch (images/s) "
+    lines += ["", "Ratios: the median over rounds of each round's endpoint ÷ no-op (measured back to back).",
+              "", "| workers | predict ÷ noop predict (req/s) | target | batch ÷ noop batch (images/s) "
               "| target |", "| ---: | ---: | --- | ---: | --- |"]
     predict, batch_, noop, noop_batch = (s.name for s in scenarios)
+
     def verdict(value: float, target: float, *rows: Result) -> str:
         if any(row.requests == 0 for row in rows):
             return "not measured"
         few = " †" if any(few_requests(row, args.connections) for row in rows) else ""
         return ("met" if value >= target else "MISSED") + few
 
-    for workers, r in servers.items():
-        single = r[predict].rps / r[noop].rps if r[noop].rps else float("nan")
-        batch = r[batch_].rps / r[noop_batch].rps if r[noop_batch].rps else float("nan")
-        single_ok = verdict(single, TARGET_SINGLE, r[predict], r[noop])
-        batch_ok = verdict(batch, TARGET_BATCH, r[batch_], r[noop_batch])
+    for workers, runs in servers.items():
+        single = median_ratio(runs[predict], runs[noop])
+        batch = median_ratio(runs[batch_], runs[noop_batch])
+        m = medians[workers]
+        single_ok = verdict(single, TARGET_SINGLE, m[predict], m[noop])
+        batch_ok = verdict(batch, TARGET_BATCH, m[batch_], m[noop_batch])
         lines.append(f"| {workers} | {single:.2f} | ≥ {TARGET_SINGLE:g} {single_ok} "
                      f"| {batch:.2f} | ≥ {TARGET_BATCH:g} {batch_ok} |")
     lines += ["", "| NumPy forward, batch size | images/s | ms per call | calls |",
@@ -290,7 +315,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights-dir", type=Path, default=REPO_ROOT / "weights")
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     p.add_argument("--duration", type=int, default=8, help="seconds measured per scenario")
-    p.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured load before each")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="seconds of unmeasured load before each scenario's first round")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="rounds over all scenarios; rows report the median round")
     p.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (the server needs the cores)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -303,8 +331,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
     args.forward_sizes = [int(n) for n in args.forward_sizes.split(",")]
-    if min(args.workers) < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1 \
-            or not 1 <= args.batch_size <= 1024 or min(args.forward_sizes) < 1:
+    if min(args.workers) < 1 or args.duration < 1 or args.repeats < 1 or args.warmup < 0 \
+            or args.connections < 1 or not 1 <= args.batch_size <= 1024 or min(args.forward_sizes) < 1:
         p.error("workers, duration, connections, batch size (<= 1024) and forward sizes must be positive")
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "httpx"
@@ -327,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     load = run_wrk if args.client == "wrk" else run_httpx
     client = (f"wrk ({args.threads} thread)" if args.client == "wrk"
               else "asyncio httpx client (in this process; it may be the bottleneck)")
-    budget = len(args.workers) * (len(scenarios) * (args.duration + args.warmup) + 10) \
+    budget = len(args.workers) * (len(scenarios) * (args.repeats * args.duration + args.warmup) + 10) \
         + len(args.forward_sizes) * (args.forward_seconds + 1)
     progress(f"{args.model}, {client}; about {budget:.0f} s")
 

@@ -1,6 +1,6 @@
 """Parsing and strict validation of pixel input, fast for good input and precise for bad.
 
-The common body, integer pixels in one form, is parsed straight from its bytes by NumPy
+The common batch body, integer pixels in one form, is parsed straight from its bytes by NumPy
 (`integer_images`). Any other body goes through orjson: NumPy converts each field to an array in
 C, and whole-array checks test shape, finiteness and the 0-255 range. Only when a check fails (or
 the body holds a JSON boolean or null, which NumPy would silently turn into a number) does the
@@ -172,14 +172,16 @@ NESTED_IMAGE = b"[" + b",".join([_ROW] * SIDE) + b"]"
 FLAT_IMAGE = b"[" + b",".join([b"d"] * PIXELS) + b"]"
 
 
-def integer_images(body: bytes, field: str, single: bool) -> np.ndarray | None:
-    """The fast path for the common body: `{"<field>": ...}` holding only integer pixels 0-255.
+def integer_images(body: bytes, field: str) -> np.ndarray | None:
+    """The fast path for the common batch body: `{"<field>": [...]}` of integer pixels 0-255.
 
     Parses the digits straight from the bytes with NumPy, never building Python lists. The body's
     skeleton (digit runs collapsed to `d`, whitespace removed) must equal the exact skeleton of N
     images all in one form, so it is valid JSON of the right shape by construction. Returns None
     for anything else (floats, mixed forms, other fields, bad input): the caller then takes the
-    exact path, which parses with orjson and locates any error.
+    exact path, which parses with orjson and locates any error. Its NumPy passes have a fixed
+    cost of ~80 us, so for one image orjson is faster (~50 us); from a few images on, this wins
+    (256 images: ~8 ms against ~13 ms).
     """
     compact = body.translate(None, _WHITESPACE)
     prefix = b'{"' + field.encode() + b'":'
@@ -205,11 +207,8 @@ def integer_images(body: bytes, field: str, single: bool) -> np.ndarray | None:
     skeleton = a[keep].copy()
     skeleton[digit[keep]] = ord("d")
     n = count // PIXELS
-    if single:
-        expected = NESTED_IMAGE if inner.startswith(b"[[") else FLAT_IMAGE
-    else:
-        image = NESTED_IMAGE if inner.startswith(b"[[[") else FLAT_IMAGE
-        expected = b"[" + b",".join([image] * n) + b"]"
+    image = NESTED_IMAGE if inner.startswith(b"[[[") else FLAT_IMAGE
+    expected = b"[" + b",".join([image] * n) + b"]"
     if skeleton.tobytes() != expected:
         return None
     values = a.astype(np.int16) - 48

@@ -8,7 +8,12 @@ from service.errors import APIError
 from service.predictor import LoadedModel
 
 
-def loaded_model(request: Request) -> LoadedModel:
+async def loaded_model(request: Request) -> LoadedModel:
+    """The served model, or 503 before it is loaded.
+
+    Async on purpose: it only reads app state, and a sync dependency would cost every request
+    a round trip through the thread pool before the (sync, CPU-bound) route's own.
+    """
     model: LoadedModel | None = getattr(request.app.state, "model", None)
     if model is None:
         raise APIError(503, "no model is loaded yet")

@@ -220,18 +220,10 @@ def test_integer_images_parse_batches_exactly(form: str, indent: bool) -> None:
     images = FAST_IMAGES.tolist() if form == "nested" else FAST_IMAGES.reshape(6, -1).tolist()
     body = (json.dumps({"images": images}, indent=2).encode() if indent
             else orjson.dumps({"images": images}))
-    fast = integer_images(body, "images", single=False)
+    fast = integer_images(body, "images")
     assert fast is not None and fast.dtype == np.float32
     np.testing.assert_array_equal(fast, FAST_IMAGES.reshape(6, -1))
     np.testing.assert_array_equal(fast, images_from(orjson.loads(body)["images"], ["body", "images"], False))
-
-
-@pytest.mark.parametrize("form", ["nested", "flat"])
-def test_integer_images_parse_one_image(form: str) -> None:
-    pixels = FAST_IMAGES[0].tolist() if form == "nested" else FAST_IMAGES[0].ravel().tolist()
-    fast = integer_images(orjson.dumps({"pixels": pixels}), "pixels", single=True)
-    assert fast is not None
-    np.testing.assert_array_equal(fast, FAST_IMAGES[:1].reshape(1, -1))
 
 
 @pytest.mark.parametrize("body", [
@@ -250,4 +242,4 @@ def test_integer_images_parse_one_image(form: str) -> None:
     orjson.dumps({"pixels": FAST_IMAGES[0].tolist()}),  # wrong field
 ], ids=lambda b: b[:40].decode(errors="replace"))
 def test_integer_images_leave_everything_else_to_the_exact_path(body: bytes) -> None:
-    assert integer_images(body, "images", single=False) is None
+    assert integer_images(body, "images") is None
