@@ -61,10 +61,6 @@ def main(argv: list[str] | None = None) -> int:
           f"http://{settings.host}:{settings.port} ({settings.workers} worker(s))", file=sys.stderr)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
-    if settings.workers > 1:
-        # Several workers already use the cores; BLAS threads inside each would oversubscribe them.
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
     # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
+    blas_threads: int = Field(1, ge=1, description="BLAS threads per worker for the forward pass. "
+                              "1 serves concurrent requests best: each runs on its own thread-pool "
+                              "thread, and extra BLAS threads only spin and compete for the cores.")
     benchmark_routes: bool = Field(False, description="Serve the /bench no-op endpoints "
                                    "used by benchmarks/bench_service.py.")
 

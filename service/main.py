@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from service.api.routes import bench, health, models, predict
 from service.config import Settings, get_settings
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # per process, so each uvicorn worker applies it; it holds until the process ends
+        threadpool_limits(limits=settings.blas_threads, user_api="blas")
         if load:
             model = load_model(settings)
             app.state.model = model

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,3 +203,31 @@ def test_docs_pages_are_html(client: TestClient, path: str, marker: str) -> None
     assert response.headers["content-type"].startswith("text/html")
     assert marker in response.text.lower()
     assert "/openapi.json" in response.text
+
+
+BLAS_THREADS_PROBE = """
+import asyncio, json
+from threadpoolctl import threadpool_info
+from service.main import create_app
+
+async def main():
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        print(json.dumps([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blas_threads_setting_is_applied_in_the_serving_process(weights_dir: Path, threads: int) -> None:
+    # A process of its own: like uvicorn, it starts the app in its main thread (OpenBLAS ignores a
+    # raise of its thread count from another thread, such as TestClient's).
+    env = {**os.environ, "MNIST_BLAS_THREADS": str(threads), "MNIST_WEIGHTS_DIR": str(weights_dir),
+           "MNIST_MODEL": "mnist-mlp", "MNIST_LOG_LEVEL": "warning"}
+    out = subprocess.run([sys.executable, "-c", BLAS_THREADS_PROBE], env=env, capture_output=True, text=True,
+                         timeout=60, check=True, cwd=weights_dir.parent)
+    counts = json.loads(out.stdout)
+    if not counts:
+        pytest.skip("NumPy here reports no BLAS library to threadpoolctl")
+    assert set(counts) == {threads}
