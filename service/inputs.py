@@ -167,54 +167,55 @@ def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: boo
 
 
 _WHITESPACE = b" \t\r\n"
-_ROW = b"[" + b",".join([b"d"] * SIDE) + b"]"
-NESTED_IMAGE = b"[" + b",".join([_ROW] * SIDE) + b"]"
-FLAT_IMAGE = b"[" + b",".join([b"d"] * PIXELS) + b"]"
+_DIGITS = b"0123456789"
+# The punctuation of one image, numbers left out (a number sits in every gap that opens with
+# `[` or `,` and closes with `,` or `]`).
+NESTED_PUNCT = b"[" + b",".join([b"[" + b"," * (SIDE - 1) + b"]"] * SIDE) + b"]"
+FLAT_PUNCT = b"[" + b"," * (PIXELS - 1) + b"]"
+_OPENS = np.frombuffer(b"[,", np.uint8)
+_CLOSES = np.frombuffer(b",]", np.uint8)
 
 
 def integer_images(body: bytes, field: str) -> np.ndarray | None:
     """The fast path for the common batch body: `{"<field>": [...]}` of integer pixels 0-255.
 
-    Parses the digits straight from the bytes with NumPy, never building Python lists. The body's
-    skeleton (digit runs collapsed to `d`, whitespace removed) must equal the exact skeleton of N
-    images all in one form, so it is valid JSON of the right shape by construction. Returns None
-    for anything else (floats, mixed forms, other fields, bad input): the caller then takes the
-    exact path, which parses with orjson and locates any error. Its NumPy passes have a fixed
-    cost of ~80 us, so for one image orjson is faster (~50 us); from a few images on, this wins
-    (256 images: ~8 ms against ~13 ms).
+    Parses the digits straight from the bytes with NumPy, never building Python lists. The body,
+    whitespace removed, must be N images all in one form: its punctuation equal to theirs, and
+    exactly one number (1-3 digits, no leading zero) in each gap that must hold one, so it is
+    valid JSON of the right shape by construction. Returns None for anything else (floats, mixed
+    forms, other fields, bad input): the caller then takes the exact path, which parses with
+    orjson and locates any error. Its NumPy passes have a fixed cost of ~80 us, so for one image
+    orjson is faster (~50 us); from a few images on, this wins (256 images: ~4 ms against ~13 ms).
     """
     compact = body.translate(None, _WHITESPACE)
     prefix = b'{"' + field.encode() + b'":'
-    if not (compact.startswith(prefix) and compact.endswith(b"}")):
+    if not (compact.startswith(prefix) and compact.endswith(b"]}")):
         return None
     inner = compact[len(prefix) : -1]
-    if not inner or inner.translate(None, b"0123456789,[]"):
+    punct = inner.translate(None, _DIGITS)
+    if punct.translate(None, b",[]"):
+        return None
+    image = NESTED_PUNCT if inner.startswith(b"[[[") else FLAT_PUNCT
+    n = (len(punct) - 1) // (len(image) + 1)  # images are joined by "," inside the outer "[...]"
+    if n == 0 or punct != b"[" + b",".join([image] * n) + b"]":
         return None
     a = np.frombuffer(inner, np.uint8)
-    digit = (a >= 48) & (a <= 57)
-    before = np.concatenate(([False], digit[:-1]))
-    after = np.concatenate((digit[1:], [False]))
-    starts = np.flatnonzero(digit & ~before)
-    ends = np.flatnonzero(digit & ~after)
-    count = len(starts)
-    if count == 0 or count % PIXELS:
+    d = a - 48  # digits become 0-9; the punctuation wraps round to values above 9
+    digit = d < 10
+    edges = np.flatnonzero(np.diff(digit.view(np.int8)))  # inner starts and ends with a bracket
+    starts, ends = edges[0::2] + 1, edges[1::2]
+    if len(starts) != n * PIXELS:  # as many numbers as gaps that need one...
+        return None
+    # ...and each in such a gap: after `[` or `,`, before `,` or `]` (runs are maximal, so two
+    # numbers never share a gap); then the count above means every such gap holds one.
+    if not (np.isin(a[starts - 1], _OPENS).all() and np.isin(a[ends + 1], _CLOSES).all()):
         return None
     length = ends - starts + 1
-    if length.max() > 3 or ((length > 1) & (a[starts] == 48)).any():  # >= 1000 or a leading zero
+    if length.max() > 3 or ((length > 1) & (d[starts] == 0)).any():  # >= 1000 or a leading zero
         return None
-    keep = ~digit
-    keep[starts] = True
-    skeleton = a[keep].copy()
-    skeleton[digit[keep]] = ord("d")
-    n = count // PIXELS
-    image = NESTED_IMAGE if inner.startswith(b"[[[") else FLAT_IMAGE
-    expected = b"[" + b",".join([image] * n) + b"]"
-    if skeleton.tobytes() != expected:
-        return None
-    values = a.astype(np.int16) - 48
-    v = values[ends]
-    v += np.where(length >= 2, values[ends - 1] * 10, 0)
-    v += np.where(length >= 3, values[ends - 2] * 100, 0)
+    v = d[ends].astype(np.int16)
+    v += np.where(length >= 2, d[ends - 1], 0).astype(np.int16) * 10
+    v += np.where(length >= 3, d[ends - 2], 0).astype(np.int16) * 100
     if v.max() > 255:
         return None
     return v.astype(np.float32).reshape(n, PIXELS)

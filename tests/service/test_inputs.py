@@ -240,6 +240,8 @@ def test_integer_images_parse_batches_exactly(form: str, indent: bool) -> None:
     orjson.dumps({"images": FAST_IMAGES.tolist()})[:-2] + b"}",  # truncated JSON
     orjson.dumps({"images": [[1] * 784]})[:-1],  # no closing brace
     orjson.dumps({"pixels": FAST_IMAGES[0].tolist()}),  # wrong field
+    b'{"images":[[' + b"1," * 783 + b"]5]}",  # right punctuation and count, a number out of place
+    b'{"images":[[' + b"1," * 782 + b"1 1]]}",  # two numbers in one gap (whitespace between)
 ], ids=lambda b: b[:40].decode(errors="replace"))
 def test_integer_images_leave_everything_else_to_the_exact_path(body: bytes) -> None:
     assert integer_images(body, "images") is None
