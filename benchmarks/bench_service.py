@@ -27,11 +27,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from service.artifact import load_artifact  # noqa: E402
+from service.config import Settings  # noqa: E402
 from service.registry import resolve  # noqa: E402
 from service.runtime import InferenceModel  # noqa: E402
 from tests.server_process import running_server  # noqa: E402
@@ -227,6 +229,7 @@ def median_ratio(numerators: list[Result], denominators: list[Result]) -> float:
 def bench_forward(args: argparse.Namespace, images: np.ndarray) -> dict[int, tuple[float, float, int]]:
     """{batch size: (images/s, ms per call, calls)} for the NumPy forward pass alone."""
     model = InferenceModel.from_artifact(load_artifact(resolve(args.weights_dir, args.model, "latest")))
+    threadpool_limits(limits=Settings().blas_threads, user_api="blas")  # as the server does
     pool = images.reshape(len(images), -1).astype(np.float32)
     out: dict[int, tuple[float, float, int]] = {}
     for size in args.forward_sizes:
