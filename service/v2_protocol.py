@@ -193,12 +193,14 @@ def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes) -> np.
                    f"{tensor.shape} or give it flat")
     arr = arr.reshape(tensor.shape)
     _check_pixels(arr, tensor.name)
-    if dtype.kind in "iu" and arr.dtype.kind == "f":
-        fractional = arr != np.floor(arr)
-        if fractional.any():
-            index = _index(fractional, arr.shape)
-            raise _bad(f"input '{tensor.name}': element {index} is {arr[tuple(index)]:g}, not an "
-                       f"integer as datatype {tensor.datatype} requires")
+    if dtype.kind in "iu":  # the values must be what a tensor of that type could hold
+        misfit = arr > np.iinfo(dtype).max
+        if arr.dtype.kind == "f":
+            misfit |= arr != np.floor(arr)
+        if misfit.any():
+            index = _index(misfit, arr.shape)
+            raise _bad(f"input '{tensor.name}': element {index} is {arr[tuple(index)]:g}, which datatype "
+                       f"{tensor.datatype} cannot hold")
     return arr.astype(dtype)
 
 

@@ -26,7 +26,8 @@ from service.v2_protocol import (
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
 Body = Annotated[bytes, Depends(raw_body)]
 EXTENSIONS = ["binary_tensor_data"]
-EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."}}
+EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
+                                             "4XX": V2_ERRORS["4XX"]}
 
 
 def served_model(request: Request, name: str, version: str | None = None) -> LoadedModel:
