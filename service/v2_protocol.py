@@ -114,7 +114,7 @@ def _load_json(header: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         try:  # NaN/Infinity are not JSON, but numbers a client meant: the value check reports them
             obj = json.loads(header)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _bad(f"malformed JSON in the inference request: {exc}") from None
     if not isinstance(obj, dict):
         raise _bad(f"the inference request must be a JSON object, got {type(obj).__name__}")

@@ -169,6 +169,7 @@ BAD_BODIES: dict[str, tuple[bytes, list[str]]] = {
     "malformed JSON": (b'{"inputs": [', ["malformed JSON"]),
     "not an object": (b"[1, 2]", ["JSON object", "list"]),
     "empty body": (b"", ["malformed JSON"]),
+    "nested too deep": (b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", ["malformed JSON"]),
     "no inputs": (b'{"id": "x"}', ["inputs", "required"]),
     "empty inputs": (request(), ["inputs", "at least 1"]),
     "id not a string": (request(tensor(ZERO_IMAGE, [1, 784]), id=5), ["id"]),
