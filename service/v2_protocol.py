@@ -180,10 +180,7 @@ def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes) -> np.
     except (ValueError, TypeError):  # ragged nesting
         raise _bad(f"input '{tensor.name}': data is ragged; give {expected} numbers, flat or nested "
                    f"to the shape {tensor.shape}") from None
-    # NumPy would turn true/false into 1/0; JSON literals in the body get an exact look.
-    literal = has_json_literals(header) and any(
-        isinstance(v, bool) for v in np.asarray(tensor.data, dtype=object).ravel().tolist())
-    if arr.dtype.kind not in "iuf" or literal:
+    if arr.dtype.kind not in "iuf" or (has_json_literals(header) and _holds_booleans(tensor.data)):
         raise _bad(f"input '{tensor.name}': data must hold only numbers, 0 to 255")
     if arr.size != expected:
         raise _bad(f"input '{tensor.name}': data has {arr.size} values, but shape {tensor.shape} "
@@ -202,6 +199,19 @@ def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes) -> np.
             raise _bad(f"input '{tensor.name}': element {index} is {arr[tuple(index)]:g}, which datatype "
                        f"{tensor.datatype} cannot hold")
     return arr.astype(dtype)
+
+
+def _holds_booleans(data: Any) -> bool:
+    """Whether numeric-looking JSON data holds true/false, which NumPy silently turns into 1/0.
+
+    Only asked when the body holds such a literal (tritonclient's `"binary_data": true` does): the
+    data is re-serialised in C and searched, value by value only if orjson cannot (huge integers).
+    """
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return any(isinstance(v, bool) for v in np.asarray(data, dtype=object).ravel().tolist())
+    return b"true" in text or b"false" in text
 
 
 def _index(mask: np.ndarray, shape: tuple[int, ...]) -> list[int]:

@@ -196,6 +196,12 @@ BAD_BODIES: dict[str, tuple[bytes, list[str]]] = {
     "string values": (request(tensor(["0"] * 784, [1, 784])), ["only numbers"]),
     "null value": (request(tensor(with_value(None), [1, 784])), ["only numbers"]),
     "boolean value": (request(tensor(with_value(True), [1, 784])), ["only numbers"]),
+    "boolean, huge integer, NaN": (b'{"inputs": [{"name": "images", "shape": [1, 784], "datatype": "FP64", '
+                                   b'"data": [NaN, 1' + b"0" * 30 + b", true" + b", 0" * 781 + b"]}]}",
+                                   ["only numbers"]),
+    "NaN with a binary output": (b'{"inputs": [{"name": "images", "shape": [1, 784], "datatype": "FP32", '
+                                 b'"data": [0' + b", 0" * 782 + b', NaN]}], '
+                                 b'"parameters": {"binary_data_output": true}}', ["[0, 783]", "finite"]),
     "value 256": (request(tensor(with_value(256, 30), [1, 28, 28], "INT32")),
                   ["[0, 1, 2]", "256", "0-255"]),
     "value -1": (request(tensor(with_value(-1), [1, 784], "FP32")), ["[0, 100]", "-1", "0-255"]),
