@@ -1,4 +1,8 @@
-"""One error body for every failure: {"error": {"code", "message", "details", "request_id"}}."""
+"""One error body for every failure: {"error": {"code", "message", "details", "request_id"}}.
+
+Under /v2 (the Open Inference Protocol) errors take that protocol's shape, {"error": "message"},
+so that its standard clients can read them; the request id is still in X-Request-ID.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,18 @@ def error_body(status: int, message: str, request_id: str | None,
                       "details": details or [], "request_id": request_id}}
 
 
+def is_v2_path(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_content(path: str, status: int, message: str, request_id: str | None,
+                  details: list[dict[str, Any]] | None = None, code: str | None = None) -> dict[str, Any]:
+    """The error body for a request to `path`: the v2 protocol's shape under /v2, else the common one."""
+    if is_v2_path(path):
+        return {"error": message}
+    return error_body(status, message, request_id, details, code)
+
+
 def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
@@ -38,8 +54,8 @@ def request_id_of(request: Request) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.message, request_id_of(request), exc.details,
-                                       exc.code), status_code=exc.status)
+        return JSONResponse(error_content(request.url.path, exc.status, exc.message, request_id_of(request),
+                                          exc.details, exc.code), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -48,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no route for {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method {request.method} not allowed on {request.url.path}"
-        return JSONResponse(error_body(exc.status_code, message, request_id_of(request)),
+        return JSONResponse(error_content(request.url.path, exc.status_code, message, request_id_of(request)),
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
@@ -57,5 +73,6 @@ def install_error_handlers(app: FastAPI) -> None:
                    for e in exc.errors()]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse(error_body(422, f"{where}: {first['msg']}", request_id_of(request), details),
-                            status_code=422)
+        status = 400 if is_v2_path(request.url.path) else 422  # the protocol reports bad input as 400
+        return JSONResponse(error_content(request.url.path, status, f"{where}: {first['msg']}",
+                                          request_id_of(request), details), status_code=status)

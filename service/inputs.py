@@ -37,8 +37,9 @@ def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         try:  # NaN/Infinity are not JSON, but they are numbers a client meant: a 422, not a 400
+            # (orjson refuses nesting deeper than 1024; so must this fallback, not crash)
             obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise APIError(400, f"malformed JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise APIError(422, f"body must be a JSON object, got {type(obj).__name__}",

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from service.api.routes import bench, health, models, predict
+from service.api.routes import bench, health, models, predict, v2
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
 from service.logs import configure
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(v2.router)
     if settings.benchmark_routes:
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)

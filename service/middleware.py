@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_body
+from service.errors import error_content
 from service.metrics import Metrics
 
 log = logging.getLogger("service.access")
@@ -54,7 +54,7 @@ class RequestContextMiddleware:
         try:
             body_receive = await self._buffer_body(scope, receive)
             if body_receive is None:
-                await self._send_error(413, f"request body is larger than the limit of "
+                await self._send_error(scope["path"], 413, f"request body is larger than the limit of "
                                        f"{self.max_body_bytes} bytes", rid, send_with_id)
             else:
                 await self.app(scope, body_receive, send_with_id)
@@ -63,8 +63,8 @@ class RequestContextMiddleware:
             # common error body with the request id (and the X-Request-ID header).
             log.exception("unhandled error", extra={"request_id": rid, "path": scope["path"]})
             if not started:
-                await self._send_error(500, "internal server error; quote the request id to the "
-                                       "operator", rid, send_with_id)
+                await self._send_error(scope["path"], 500, "internal server error; quote the request id "
+                                       "to the operator", rid, send_with_id)
         finally:
             route_path = self._route_label(scope, status)
             seconds = time.perf_counter() - start
@@ -116,8 +116,8 @@ class RequestContextMiddleware:
         return replay
 
     @staticmethod
-    async def _send_error(status: int, message: str, rid: str, send: Send) -> None:
-        payload: dict[str, Any] = error_body(status, message, rid)
+    async def _send_error(path: str, status: int, message: str, rid: str, send: Send) -> None:
+        payload: dict[str, Any] = error_content(path, status, message, rid)
         data = orjson.dumps(payload)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),

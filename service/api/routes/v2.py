@@ -1,0 +1,155 @@
+"""Open Inference Protocol (KServe v2) REST endpoints over the loaded model, with Triton's binary
+tensor data extension (service/v2_protocol.py), so Triton/KServe clients such as tritonclient work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from service.api.deps import loaded_model, raw_body
+from service.api.schemas import example_digit
+from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
+from service.errors import APIError
+from service.inputs import SIDE
+from service.predictor import LoadedModel
+from service.responses import JSONResponse
+from service.v2_protocol import (
+    INPUT_NAME,
+    OUTPUTS,
+    InferenceRequestBody,
+    encode_response,
+    parse_infer_request,
+)
+
+router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
+Body = Annotated[bytes, Depends(raw_body)]
+EXTENSIONS = ["binary_tensor_data"]
+EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
+                                             "4XX": V2_ERRORS["4XX"]}
+
+
+def served_model(request: Request, name: str, version: str | None = None) -> LoadedModel:
+    """The loaded model if `name` (and `version`, if given) name it; else 404."""
+    model = loaded_model(request)
+    served = f"this server serves '{model.runtime.name}' version {model.runtime.version}"
+    if name != model.runtime.name:
+        raise APIError(404, f"unknown model '{name}'; {served}")
+    if version is not None and version != str(model.runtime.version):
+        raise APIError(404, f"unknown version '{version}' of model '{name}'; {served}")
+    return model
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` substituted, to embed in the OpenAPI page."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        return [resolve(v) for v in node] if isinstance(node, list) else node
+
+    result: dict[str, Any] = resolve(schema)
+    return result
+
+
+INFER_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _inline_refs(InferenceRequestBody.model_json_schema()), "example": {
+        "id": "example-1",
+        "inputs": [{"name": INPUT_NAME, "shape": [1, SIDE, SIDE], "datatype": "UINT8",
+                    "data": [example_digit()]}],
+        "outputs": [{"name": "digit"}, {"name": "probabilities"}]}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "description": (
+        "Binary tensor data extension: the JSON request, then each input with "
+        "parameters.binary_data_size as raw little-endian bytes; the Inference-Header-Content-Length "
+        "header gives the JSON's length.")}}}}
+INFER_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": {}},
+    "description": "JSON, or with binary outputs: JSON then raw tensor bytes (Inference-Header-Content-"
+                   "Length gives the JSON's length)."}, **V2_ERRORS}
+
+
+@router.get("/health/live", response_class=Response, responses=EMPTY_OK)
+def server_live() -> Response:
+    """The server is live."""
+    return Response(status_code=200)
+
+
+@router.get("/health/ready", response_class=Response, responses={**EMPTY_OK, 503: V2_ERRORS[503]})
+def server_ready(request: Request) -> Response:
+    """200 once the model is loaded and ready for inference."""
+    loaded_model(request)
+    return Response(status_code=200)
+
+
+@router.get("", response_model=ServerMetadata)
+def server_metadata(request: Request) -> JSONResponse:
+    """Server name, version and the protocol extensions it supports."""
+    return JSONResponse({"name": request.app.title, "version": request.app.version,
+                         "extensions": EXTENSIONS})
+
+
+def _metadata(model: LoadedModel) -> dict[str, Any]:
+    return {"name": model.runtime.name, "versions": [str(model.runtime.version)], "platform": "numpy",
+            # [-1, 784] and [-1, 1, 28, 28] are accepted as well (see the README)
+            "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, SIDE, SIDE]}],
+            "outputs": [{"name": "probabilities", "datatype": OUTPUTS["probabilities"][0], "shape": [-1, 10]},
+                        {"name": "digit", "datatype": OUTPUTS["digit"][0], "shape": [-1]}]}
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=V2_ERRORS)
+def model_metadata(request: Request, name: str) -> JSONResponse:
+    """The model's versions, platform, inputs and outputs (-1: any batch size)."""
+    return JSONResponse(_metadata(served_model(request, name)))
+
+
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=V2_ERRORS)
+def model_version_metadata(request: Request, name: str, version: str) -> JSONResponse:
+    """The metadata of one version of the model."""
+    return JSONResponse(_metadata(served_model(request, name, version)))
+
+
+@router.get("/models/{name}/ready", response_class=Response, responses={**EMPTY_OK, **V2_ERRORS})
+def model_ready(request: Request, name: str) -> Response:
+    """200 if the model is ready for inference."""
+    served_model(request, name)
+    return Response(status_code=200)
+
+
+@router.get("/models/{name}/versions/{version}/ready", response_class=Response,
+            responses={**EMPTY_OK, **V2_ERRORS})
+def model_version_ready(request: Request, name: str, version: str) -> Response:
+    """200 if this version of the model is ready for inference."""
+    served_model(request, name, version)
+    return Response(status_code=200)
+
+
+def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
+    settings = request.app.state.settings
+    parsed = parse_infer_request(body, request.headers.get("inference-header-content-length"),
+                                 request.headers.get("content-encoding"), settings.max_batch_size,
+                                 settings.max_body_bytes)
+    digits, proba = model.predict(parsed.images)
+    request.app.state.metrics.observe_predictions(digits)
+    content, header_length = encode_response(model.runtime.name, str(model.runtime.version), parsed,
+                                             digits, proba)
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(header_length)})
+
+
+@router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,
+             openapi_extra=INFER_BODY)
+def infer(request: Request, name: str, body: Body) -> Response:
+    """Predict digits: input `images` (N images, raw 0-255), outputs `probabilities` and `digit`."""
+    return _infer(request, served_model(request, name), body)
+
+
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
+             responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
+def infer_version(request: Request, name: str, version: str, body: Body) -> Response:
+    """Predict digits with this version of the model (same body as /v2/models/{name}/infer)."""
+    return _infer(request, served_model(request, name, version), body)

@@ -1,0 +1,62 @@
+"""Pydantic models documenting the Open Inference Protocol (v2) responses on the OpenAPI page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class V2Error(BaseModel):
+    error: str = Field(description="What went wrong (the request id is in X-Request-ID).",
+                       examples=["unknown model 'mnist'; this server serves 'mnist-cnn' version 1"])
+
+
+class ServerMetadata(BaseModel):
+    name: str = Field(description="The server.", examples=["mnist-serve"])
+    version: str = Field(description="The server's version.", examples=["0.1.0"])
+    extensions: list[str] = Field(description="Protocol extensions supported.",
+                                  examples=[["binary_tensor_data"]])
+
+
+class TensorMetadata(BaseModel):
+    name: str = Field(description="Tensor name.", examples=["images"])
+    datatype: str = Field(description="Element type.", examples=["FP32"])
+    shape: list[int] = Field(description="-1 for the batch dimension.", examples=[[-1, 28, 28]])
+
+
+class ModelMetadata(BaseModel):
+    name: str = Field(description="Model name.", examples=["mnist-cnn"])
+    versions: list[str] = Field(description="The version served (one).", examples=[["1"]])
+    platform: str = Field(description="What runs it.", examples=["numpy"])
+    inputs: list[TensorMetadata] = Field(description="`images`: raw 0-255 pixels, [-1, 28, 28] (also "
+                                         "accepted: [-1, 784], [-1, 1, 28, 28]), FP32, UINT8 or another "
+                                         "numeric type.")
+    outputs: list[TensorMetadata] = Field(description="`probabilities` [-1, 10] FP32, `digit` [-1] INT64.")
+
+
+class ResponseOutput(BaseModel):
+    name: str = Field(description="`probabilities` or `digit`.", examples=["digit"])
+    shape: list[int] = Field(description="Full shape, batch first.", examples=[[2]])
+    datatype: str = Field(description="FP32 or INT64.", examples=["INT64"])
+    parameters: dict[str, Any] | None = Field(None, description="`binary_data_size` when the tensor's "
+                                              "bytes follow the JSON.")
+    data: list[float] | None = Field(None, description="Row-major, flat (absent when binary).",
+                                     examples=[[7, 2]])
+
+
+class InferenceResponse(BaseModel):
+    model_name: str = Field(description="The model that answered.", examples=["mnist-cnn"])
+    model_version: str = Field(description="Its version.", examples=["1"])
+    id: str | None = Field(None, description="The request's `id`, if it gave one.")
+    outputs: list[ResponseOutput] = Field(description="The outputs requested, in order (all by default).")
+
+
+# "4XX" also keeps FastAPI from documenting a 422 that /v2 never sends (its bad input is a 400).
+V2_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": V2Error, "description": text} for code, text in (
+        (400, "Bad request: malformed JSON, or a wrong shape, datatype, size or value (which, where)."),
+        (404, "Unknown model or version."), (413, "Body larger than MNIST_MAX_BODY_BYTES."),
+        (415, "Unsupported Content-Encoding."), ("4XX", "Any other client error, same shape."),
+        (503, "No model loaded yet."))
+}

@@ -1,0 +1,318 @@
+"""Open Inference Protocol (KServe v2) inference bodies, with Triton's binary tensor data extension.
+
+A request body is a JSON object, optionally followed by raw tensor bytes; then the
+`Inference-Header-Content-Length` header gives the JSON's length and each binary input says its
+size in `parameters.binary_data_size`. The one input, `images`, holds raw 0-255 pixels as
+[N, 28, 28], [N, 784] or [N, 1, 28, 28], in any numeric datatype. Binary tensors are read with
+`np.frombuffer` and JSON data with orjson and one `np.asarray`; checks run on whole arrays.
+Every problem is an APIError (400, or 413/415 for the body itself) saying what and where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.errors import APIError
+from service.inputs import PIXELS, SIDE, has_json_literals
+
+INPUT_NAME = "images"
+IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
+# Little-endian, as the binary extension specifies; JSON data is cast to the same types.
+DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
+    ("UINT8", "u1"), ("UINT16", "<u2"), ("UINT32", "<u4"), ("UINT64", "<u8"),
+    ("INT8", "i1"), ("INT16", "<i2"), ("INT32", "<i4"), ("INT64", "<i8"),
+    ("FP16", "<f2"), ("FP32", "<f4"), ("FP64", "<f8"))}
+NOT_PIXELS = ("BOOL", "BYTES", "BF16")  # in the spec, but no way to carry 0-255 grayscale
+OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
+    "probabilities": ("FP32", np.dtype("<f4")),  # [N, 10]
+    "digit": ("INT64", np.dtype("<i8")),  # [N]
+}
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(strict=True)
+    name: str = Field(description=f"The input tensor's name: `{INPUT_NAME}`.")
+    shape: list[int] = Field(description="[N, 28, 28], [N, 784] or [N, 1, 28, 28]; N images.")
+    datatype: str = Field(description="FP32 or UINT8, or another numeric type: UINT16/32/64, "
+                          "INT8/16/32/64, FP16, FP64.")
+    parameters: dict[str, Any] = Field({}, description="`binary_data_size`: the tensor is sent as "
+                                       "that many raw little-endian bytes after the JSON.")
+    data: Any = Field(None, description="Raw 0-255 pixels, row-major, flat or nested to the shape "
+                      "(absent when the tensor is binary).")
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(strict=True)
+    name: str = Field(description="`probabilities` or `digit`.")
+    parameters: dict[str, Any] = Field({}, description="`binary_data`: true to get the tensor as raw "
+                                       "bytes after the JSON.")
+
+
+class InferenceRequestBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+    id: str | None = Field(None, description="Echoed in the response.")
+    parameters: dict[str, Any] = Field({}, description="Accepted; `binary_data_output`: true to get "
+                                       "every output as binary unless the output says otherwise.")
+    inputs: list[RequestInput] = Field(min_length=1, description=f"One tensor, `{INPUT_NAME}`.")
+    outputs: list[RequestOutput] | None = Field(None, description="The outputs wanted; all if absent.")
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """A validated request: the images as (N, 784) float32 0-255, and the outputs wanted."""
+
+    id: str | None
+    images: np.ndarray
+    outputs: tuple[tuple[str, bool], ...]  # (name, as binary), in response order
+
+
+def _bad(message: str) -> APIError:
+    return APIError(400, message)
+
+
+def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The body after its Content-Encoding (gzip or deflate, as tritonclient can send), at most `limit`."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise APIError(415, f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none")
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)  # bounded: a small bomb cannot fill memory
+    except zlib.error as exc:
+        raise _bad(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit:
+        raise APIError(413, f"decompressed body is larger than the limit of {limit} bytes")
+    if not inflater.eof:
+        raise _bad(f"body is truncated {encoding} data")
+    return out
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """(JSON header, binary tensor bytes) as `Inference-Header-Content-Length` divides the body."""
+    if header_length is None:
+        return body, b""
+    text = header_length.strip()
+    if not text.isdigit() or int(text) > len(body):
+        raise _bad(f"Inference-Header-Content-Length must be an integer from 0 to the body length "
+                   f"{len(body)}, got {header_length!r}")
+    return body[: int(text)], body[int(text) :]
+
+
+def _load_json(header: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(header)
+    except orjson.JSONDecodeError as exc:
+        try:  # NaN/Infinity are not JSON, but numbers a client meant: the value check reports them
+            obj = json.loads(header)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise _bad(f"malformed JSON in the inference request: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _bad(f"the inference request must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
+
+
+def _validated(obj: dict[str, Any]) -> InferenceRequestBody:
+    try:
+        return InferenceRequestBody.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _bad(f"{_where(tuple(first['loc']))}: {first['msg']}") from None
+
+
+def _check_shape(shape: list[int], max_batch: int) -> None:
+    forms = "[N, 28, 28], [N, 784] or [N, 1, 28, 28]"
+    if len(shape) < 2 or tuple(shape[1:]) not in IMAGE_SHAPES:
+        raise _bad(f"input '{INPUT_NAME}': shape {shape} is not an image batch; use {forms}")
+    if not 1 <= shape[0] <= max_batch:
+        raise _bad(f"input '{INPUT_NAME}': batch size {shape[0]} must be 1 to {max_batch} "
+                   "(MNIST_MAX_BATCH_SIZE)")
+
+
+def _dtype_of(datatype: str) -> np.dtype[Any]:
+    if datatype in DATATYPES:
+        return DATATYPES[datatype]
+    supported = ", ".join(DATATYPES)
+    if datatype in NOT_PIXELS:
+        raise _bad(f"input '{INPUT_NAME}': datatype {datatype} cannot carry pixels; use FP32 or UINT8 "
+                   f"(any of {supported})")
+    raise _bad(f"input '{INPUT_NAME}': unknown datatype {datatype!r}; use one of {supported}")
+
+
+def _binary_size(tensor: RequestInput) -> int | None:
+    size = tensor.parameters.get("binary_data_size")
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _bad(f"input '{tensor.name}': parameters.binary_data_size must be a non-negative "
+                   f"integer, got {size!r}")
+    return size
+
+
+def _from_binary(tensor: RequestInput, dtype: np.dtype[Any], size: int, blob: bytes) -> np.ndarray:
+    count = math.prod(tensor.shape)
+    if size != count * dtype.itemsize:
+        raise _bad(f"input '{tensor.name}': binary_data_size is {size} bytes, but shape {tensor.shape} "
+                   f"of {tensor.datatype} needs {count * dtype.itemsize}")
+    return np.frombuffer(blob, dtype, count).reshape(tensor.shape)
+
+
+def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes) -> np.ndarray:
+    if "data" not in tensor.model_fields_set:
+        raise _bad(f"input '{tensor.name}': no data; give `data`, or send it as binary with "
+                   "parameters.binary_data_size")
+    expected = math.prod(tensor.shape)
+    try:
+        arr = np.asarray(tensor.data)
+    except (ValueError, TypeError):  # ragged nesting
+        raise _bad(f"input '{tensor.name}': data is ragged; give {expected} numbers, flat or nested "
+                   f"to the shape {tensor.shape}") from None
+    if arr.dtype.kind not in "iuf" or (has_json_literals(header) and _holds_booleans(tensor.data)):
+        raise _bad(f"input '{tensor.name}': data must hold only numbers, 0 to 255")
+    if arr.size != expected:
+        raise _bad(f"input '{tensor.name}': data has {arr.size} values, but shape {tensor.shape} "
+                   f"needs {expected}")
+    if arr.shape != tuple(tensor.shape) and arr.ndim != 1:
+        raise _bad(f"input '{tensor.name}': data is nested as {list(arr.shape)}; nest it as the shape "
+                   f"{tensor.shape} or give it flat")
+    arr = arr.reshape(tensor.shape)
+    _check_pixels(arr, tensor.name)
+    if dtype.kind in "iu":  # the values must be what a tensor of that type could hold
+        misfit = arr > np.iinfo(dtype).max
+        if arr.dtype.kind == "f":
+            misfit |= arr != np.floor(arr)
+        if misfit.any():
+            index = _index(misfit, arr.shape)
+            raise _bad(f"input '{tensor.name}': element {index} is {arr[tuple(index)]:g}, which datatype "
+                       f"{tensor.datatype} cannot hold")
+    return arr.astype(dtype)
+
+
+def _holds_booleans(data: Any) -> bool:
+    """Whether numeric-looking JSON data holds true/false, which NumPy silently turns into 1/0.
+
+    Only asked when the body holds such a literal (tritonclient's `"binary_data": true` does): the
+    data is re-serialised in C and searched, value by value only if orjson cannot (huge integers).
+    """
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return any(isinstance(v, bool) for v in np.asarray(data, dtype=object).ravel().tolist())
+    return b"true" in text or b"false" in text
+
+
+def _index(mask: np.ndarray, shape: tuple[int, ...]) -> list[int]:
+    return [int(i) for i in np.unravel_index(int(np.argmax(mask)), shape)]
+
+
+def _check_pixels(arr: np.ndarray, name: str) -> None:
+    """400 naming the first element that is NaN, infinite or outside 0-255."""
+    if arr.min() >= 0 and arr.max() <= 255:  # the common case; NaN fails both comparisons
+        return
+    finite = np.isfinite(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, bool)
+    with np.errstate(invalid="ignore"):
+        bad = ~finite | (arr < 0) | (arr > 255)
+    index = _index(bad, arr.shape)
+    value = arr[tuple(index)]
+    if not finite[tuple(index)]:
+        raise _bad(f"input '{name}': element {index} is {value}; pixels must be finite numbers")
+    raise _bad(f"input '{name}': element {index} is {value:g}, outside the pixel range 0-255 "
+               "(raw grayscale, white digit on black)")
+
+
+def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: int) -> np.ndarray:
+    sizes = [_binary_size(t) for t in tensors]
+    declared = sum(s for s in sizes if s is not None)
+    if declared and not blob:
+        raise _bad(f"the inputs declare {declared} bytes of binary data (binary_data_size), but none "
+                   "follows the JSON; append it and give the JSON's length in the "
+                   "Inference-Header-Content-Length header")
+    if declared != len(blob):
+        raise _bad(f"the inputs' binary_data_size add up to {declared} bytes, but {len(blob)} bytes "
+                   "follow the JSON (Inference-Header-Content-Length)")
+    names = [t.name for t in tensors]
+    if names != [INPUT_NAME]:
+        raise _bad(f"the model takes one input, '{INPUT_NAME}'; got {names}")
+    tensor, size = tensors[0], sizes[0]
+    _check_shape(tensor.shape, max_batch)
+    dtype = _dtype_of(tensor.datatype)
+    if size is None:
+        arr = _from_json(tensor, dtype, header)
+    else:
+        if "data" in tensor.model_fields_set:
+            raise _bad(f"input '{tensor.name}': give either data or parameters.binary_data_size, not both")
+        arr = _from_binary(tensor, dtype, size, blob)
+        _check_pixels(arr, tensor.name)
+    return arr.reshape(len(arr), PIXELS).astype(np.float32)
+
+
+def _flag(parameters: dict[str, Any], key: str, where: str) -> bool | None:
+    value = parameters.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise _bad(f"{where}: parameters.{key} must be true or false, got {value!r}")
+    return value
+
+
+def _outputs(body: InferenceRequestBody) -> tuple[tuple[str, bool], ...]:
+    default = bool(_flag(body.parameters, "binary_data_output", "request"))
+    if not body.outputs:
+        return tuple((name, default) for name in OUTPUTS)
+    chosen: list[tuple[str, bool]] = []
+    for out in body.outputs:
+        if out.name not in OUTPUTS:
+            raise _bad(f"unknown output {out.name!r}; the model's outputs are "
+                       + " and ".join(f"'{n}'" for n in OUTPUTS))
+        if out.name in (name for name, _ in chosen):
+            raise _bad(f"output '{out.name}' is requested twice")
+        if out.parameters.get("classification"):
+            raise _bad(f"output '{out.name}': the classification extension is not supported; "
+                       "ask for 'digit' and 'probabilities'")
+        binary = _flag(out.parameters, "binary_data", f"output '{out.name}'")
+        chosen.append((out.name, default if binary is None else binary))
+    return tuple(chosen)
+
+
+def parse_infer_request(body: bytes, header_length: str | None, content_encoding: str | None,
+                        max_batch: int, max_bytes: int) -> InferenceRequest:
+    """Validate an inference request body; APIError says what is wrong and where."""
+    header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
+    request = _validated(_load_json(header))
+    images = _images(request.inputs, header, blob, max_batch)
+    return InferenceRequest(id=request.id, images=images, outputs=_outputs(request))
+
+
+def encode_response(model_name: str, model_version: str, request: InferenceRequest, digits: np.ndarray,
+                    proba: np.ndarray) -> tuple[bytes, int | None]:
+    """(body, JSON length if binary tensors follow it, else None) for an inference response."""
+    values = {"probabilities": proba, "digit": digits}
+    outputs: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, binary in request.outputs:
+        datatype, dtype = OUTPUTS[name]
+        arr = np.ascontiguousarray(values[name], dtype=dtype)
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(arr.shape)}
+        if binary:
+            blobs.append(arr.tobytes())
+            tensor["parameters"] = {"binary_data_size": arr.nbytes}
+        else:
+            tensor["data"] = arr.ravel()  # flat, row-major, as the spec allows
+        outputs.append(tensor)
+    response: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request.id is not None:
+        response["id"] = request.id
+    response["outputs"] = outputs
+    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    return (header + b"".join(blobs), len(header)) if blobs else (header, None)

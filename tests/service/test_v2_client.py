@@ -1,0 +1,169 @@
+"""The standard Triton HTTP client (tritonclient.http) against the real `mnist-serve` process, on real
+MNIST test digits: every /v2 endpoint, JSON and binary tensors both ways, checked against /v1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from tests.server_process import REPO_ROOT, ServerProcess, running_server
+from training.data import Mnist
+
+pytestmark = [pytest.mark.mnist, pytest.mark.slow]
+MODEL = "mnist-cnn"
+N_IMAGES = 64
+SHAPES = {"[N,28,28]": (28, 28), "[N,784]": (784,), "[N,1,28,28]": (1, 28, 28)}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with running_server("--weights-dir", str(REPO_ROOT / "weights"), "--model", MODEL,
+                        log_dir=tmp_path_factory.mktemp("v2-client")) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[triton.InferenceServerClient]:
+    triton_client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}", network_timeout=60)
+    yield triton_client
+    triton_client.close()
+
+
+@pytest.fixture(scope="module")
+def images(mnist: Mnist) -> np.ndarray:
+    """The first N_IMAGES MNIST test digits, (N, 28, 28) uint8."""
+    return mnist.test_images[:N_IMAGES]
+
+
+@pytest.fixture(scope="module")
+def v1_answer(server: ServerProcess, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(digits, probabilities) from /v1/predict/batch for the same images."""
+    response = httpx.post(f"{server.base_url}/v1/predict/batch", json={"images": images.tolist()},
+                          timeout=60, trust_env=False)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    return (np.array([p["digit"] for p in predictions]),
+            np.array([p["probabilities"] for p in predictions], np.float32))
+
+
+def image_input(images: np.ndarray, datatype: str, shape: str, binary: bool) -> triton.InferInput:
+    array = images.reshape(len(images), *SHAPES[shape]).astype(np.float32 if datatype == "FP32" else np.uint8)
+    tensor = triton.InferInput("images", list(array.shape), datatype)
+    tensor.set_data_from_numpy(array, binary_data=binary)
+    return tensor
+
+
+def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
+    assert client.is_server_live() and client.is_server_ready()
+    server = client.get_server_metadata()
+    assert server["name"] == "mnist-serve" and "binary_tensor_data" in server["extensions"]
+    expected = {"name": MODEL, "versions": ["1"], "platform": "numpy",
+                "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
+                "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+                            {"name": "digit", "datatype": "INT64", "shape": [-1]}]}
+    assert client.get_model_metadata(MODEL) == expected
+    assert client.get_model_metadata(MODEL, model_version="1") == expected
+    assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, model_version="1")
+    assert not client.is_model_ready("mnist-mlp")
+    assert not client.is_model_ready(MODEL, model_version="2")
+
+
+def test_unknown_model_or_version_is_a_404_the_client_reports(client: triton.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException) as unknown_model:
+        client.get_model_metadata("mnist")
+    assert unknown_model.value.status() == "404"
+    assert "unknown model 'mnist'" in unknown_model.value.message()
+    with pytest.raises(InferenceServerException) as unknown_version:
+        client.get_model_metadata(MODEL, model_version="7")
+    assert unknown_version.value.status() == "404" and "'7'" in unknown_version.value.message()
+
+
+@pytest.mark.parametrize("binary_input", [False, True], ids=["json-in", "binary-in"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
+def test_infer_agrees_with_v1(client: triton.InferenceServerClient, images: np.ndarray, mnist: Mnist,
+                              v1_answer: tuple[np.ndarray, np.ndarray], datatype: str, shape: str,
+                              binary_input: bool) -> None:
+    digits, proba = v1_answer
+    tensor = image_input(images, datatype, shape, binary_input)
+    requested: dict[str, list[tuple[str, bool]] | None] = {  # (output, as binary)
+        "all (default: binary)": None,
+        "both, JSON": [("digit", False), ("probabilities", False)],
+        "both, binary": [("probabilities", True), ("digit", True)],
+        "mixed": [("probabilities", False), ("digit", True)],
+        "digit only, binary": [("digit", True)],
+        "probabilities only, JSON": [("probabilities", False)],
+    }
+    for label, wanted in requested.items():
+        outputs = None if wanted is None else [triton.InferRequestedOutput(name, binary_data=binary)
+                                               for name, binary in wanted]
+        result = client.infer(MODEL, [tensor], outputs=outputs)
+        answered = [(o["name"], "data" not in o) for o in result.get_response()["outputs"]]
+        # tritonclient asks for every output in binary when it names none
+        assert answered == (wanted or [("probabilities", True), ("digit", True)]), label
+        names = [name for name, _ in answered]
+        if "digit" in names:
+            got = result.as_numpy("digit")
+            assert got.dtype == np.int64 and got.shape == (N_IMAGES,), label
+            np.testing.assert_array_equal(got, digits, err_msg=label)
+        if "probabilities" in names:
+            got = result.as_numpy("probabilities")
+            assert got.dtype == np.float32 and got.shape == (N_IMAGES, 10), label
+            np.testing.assert_allclose(got, proba, rtol=0, atol=1e-6, err_msg=label)
+    assert np.mean(digits == mnist.test_labels[:N_IMAGES]) >= 0.95  # real digits, read correctly
+
+
+def test_id_parameters_version_and_compression(client: triton.InferenceServerClient, images: np.ndarray,
+                                               v1_answer: tuple[np.ndarray, np.ndarray]) -> None:
+    tensor = image_input(images, "UINT8", "[N,28,28]", binary=True)
+    for request_compression in (None, "gzip", "deflate"):
+        result = client.infer(MODEL, [tensor], model_version="1", request_id=f"id-{request_compression}",
+                              parameters={"note": "any parameter is accepted"},
+                              request_compression_algorithm=request_compression,
+                              response_compression_algorithm="gzip")
+        response = result.get_response()
+        assert (response["id"], response["model_name"], response["model_version"]) == (
+            f"id-{request_compression}", MODEL, "1")
+        np.testing.assert_array_equal(result.as_numpy("digit"), v1_answer[0])
+
+
+def test_bad_requests_are_reported_by_the_client(client: triton.InferenceServerClient,
+                                                 images: np.ndarray) -> None:
+    wrong_shape = triton.InferInput("images", [N_IMAGES, 28, 27], "UINT8")
+    wrong_shape.set_data_from_numpy(images[:, :, :27].copy(), binary_data=True)
+    with pytest.raises(InferenceServerException) as shape_error:
+        client.infer(MODEL, [wrong_shape])
+    assert shape_error.value.status() == "400" and "[64, 28, 27]" in shape_error.value.message()
+
+    too_bright = triton.InferInput("images", [1, 784], "FP32")
+    too_bright.set_data_from_numpy(np.full((1, 784), 300, np.float32), binary_data=True)
+    with pytest.raises(InferenceServerException) as range_error:
+        client.infer(MODEL, [too_bright])
+    assert range_error.value.status() == "400" and "0-255" in range_error.value.message()
+
+    good = image_input(images[:1], "UINT8", "[N,784]", binary=False)
+    with pytest.raises(InferenceServerException) as version_error:
+        client.infer(MODEL, [good], model_version="2")
+    assert version_error.value.status() == "404"
+    with pytest.raises(InferenceServerException) as output_error:
+        client.infer(MODEL, [good], outputs=[triton.InferRequestedOutput("logits")])
+    assert output_error.value.status() == "400" and "'logits'" in output_error.value.message()
+
+
+def test_readme_example_runs_as_written(server: ServerProcess) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Open Inference Protocol (v2)"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
+    assert "127.0.0.1:8000" in code
+    done = subprocess.run([sys.executable, "-c", code.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
+                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "'name': 'mnist-cnn'" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("[7] [[0. 0. 0. 0. 0. 0. 0. 1. 0. 0.]]")
