@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from service.api.deps import loaded_model, raw_body
+from service.api.deps import current_model, raw_body
 from service.api.schemas import example_digit
 from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
 from service.errors import APIError
@@ -32,7 +32,7 @@ EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty bo
 
 def served_model(request: Request, name: str, version: str | None = None) -> LoadedModel:
     """The loaded model if `name` (and `version`, if given) name it; else 404."""
-    model = loaded_model(request)
+    model = current_model(request)
     served = f"this server serves '{model.runtime.name}' version {model.runtime.version}"
     if name != model.runtime.name:
         raise APIError(404, f"unknown model '{name}'; {served}")
@@ -80,7 +80,7 @@ def server_live() -> Response:
 @router.get("/health/ready", response_class=Response, responses={**EMPTY_OK, 503: V2_ERRORS[503]})
 def server_ready(request: Request) -> Response:
     """200 once the model is loaded and ready for inference."""
-    loaded_model(request)
+    current_model(request)
     return Response(status_code=200)
 
 
