@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from service.errors import APIError
 from service.predictor import LoadedModel
@@ -28,3 +30,8 @@ async def loaded_model(request: Request) -> LoadedModel:
 async def raw_body(request: Request) -> bytes:
     """The body, already buffered (and size-checked) by the middleware."""
     return await request.body()
+
+
+# Route parameter types, declared once for every router.
+Model = Annotated[LoadedModel, Depends(loaded_model)]
+RawBody = Annotated[bytes, Depends(raw_body)]

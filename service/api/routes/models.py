@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Depends, Request
-
-from service.api.deps import loaded_model
+from service.api.deps import Model
 from service.api.schemas import ModelInfo, ModelList
 from service.predictor import LoadedModel
 from service.registry import available_models
@@ -16,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/model", response_model=ModelInfo)
-def model_info(model: Annotated[LoadedModel, Depends(loaded_model)]) -> JSONResponse:
+def model_info(model: Model) -> JSONResponse:
     """Describe the loaded model: architecture, input spec, metrics, file hash."""
     return JSONResponse(model.describe())
 

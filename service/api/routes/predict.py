@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from service.api.deps import loaded_model, raw_body
+from service.api.deps import Model, RawBody
 from service.api.schemas import (
     ERROR_RESPONSES,
     BatchPredictionResponse,
@@ -29,8 +29,6 @@ from service.predictor import LoadedModel
 from service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["predict"])
-Model = Annotated[LoadedModel, Depends(loaded_model)]
-Body = Annotated[bytes, Depends(raw_body)]
 
 
 def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str, Any]]:
@@ -41,7 +39,7 @@ def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str
 
 @router.post("/predict", response_model=Prediction, responses=ERROR_RESPONSES,
              openapi_extra=request_body(PredictRequest, {"pixels": example_digit()}))
-def predict(request: Request, model: Model, body: Body) -> JSONResponse:
+def predict(request: Request, model: Model, body: RawBody) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
     # one image: orjson beats the byte-level batch parser, whose NumPy passes have a fixed cost
     obj = parse_json(body, request.headers.get("content-type"))
@@ -52,7 +50,7 @@ def predict(request: Request, model: Model, body: Body) -> JSONResponse:
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
              openapi_extra=request_body(BatchPredictRequest, {"images": [example_digit()] * 2}))
-def predict_batch(request: Request, model: Model, body: Body) -> JSONResponse:
+def predict_batch(request: Request, model: Model, body: RawBody) -> JSONResponse:
     """Predict the digits in a batch of images, in order."""
     require_json(request.headers.get("content-type"))
     limit = request.app.state.settings.max_batch_size

@@ -3,12 +3,12 @@ tensor data extension (service/v2_protocol.py), so Triton/KServe clients such as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.deps import current_model, raw_body
+from service.api.deps import RawBody, current_model
 from service.api.schemas import example_digit
 from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
 from service.errors import APIError
@@ -24,7 +24,6 @@ from service.v2_protocol import (
 )
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
-Body = Annotated[bytes, Depends(raw_body)]
 EXTENSIONS = ["binary_tensor_data"]
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
@@ -143,13 +142,13 @@ def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
 
 @router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,
              openapi_extra=INFER_BODY)
-def infer(request: Request, name: str, body: Body) -> Response:
+def infer(request: Request, name: str, body: RawBody) -> Response:
     """Predict digits: input `images` (N images, raw 0-255), outputs `probabilities` and `digit`."""
     return _infer(request, served_model(request, name), body)
 
 
 @router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
              responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
-def infer_version(request: Request, name: str, version: str, body: Body) -> Response:
+def infer_version(request: Request, name: str, version: str, body: RawBody) -> Response:
     """Predict digits with this version of the model (same body as /v2/models/{name}/infer)."""
     return _infer(request, served_model(request, name, version), body)
