@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,22 +118,50 @@ def pip_install(stage: Stage) -> tuple[list[str], set[str]]:
     return options, extras
 
 
-def copy_destination(stage: Stage, source: str) -> str:
-    """Absolute path in the image where `COPY <source> <dest>` puts `source`."""
-    for value in stage.values("COPY"):
-        words = [w for w in value.split() if not w.startswith("--")]
-        if source in [w.rstrip("/") for w in words[:-1]]:
-            dest = words[-1]
-            return dest if dest.startswith("/") else f"{stage.workdir().rstrip('/')}/{dest}".rstrip("/")
-    raise AssertionError(f"stage {stage.name} does not COPY {source}")
+def copies(stage: Stage) -> Iterator[tuple[list[str], str]]:
+    """(sources, absolute destination) of each `COPY` of the stage, with the WORKDIR then in force."""
+    workdir = "/"
+    for instruction, value in stage.instructions:
+        if instruction == "WORKDIR":
+            workdir = posixpath.join(workdir, value)
+        elif instruction == "COPY":
+            assert "--" not in value, f"COPY options are not rehearsed here: {value}"
+            *sources, dest = value.split()
+            absolute = posixpath.join(workdir, dest)
+            yield [s.rstrip("/") for s in sources], absolute + ("/" if dest.endswith("/") else "")
 
 
 def copy_sources(stage: Stage) -> list[str]:
-    sources = []
-    for value in stage.values("COPY"):
-        words = [w for w in value.split() if not w.startswith("--")]
-        sources += [w.rstrip("/") for w in words[:-1]]
-    return sources
+    return [source for sources, _ in copies(stage) for source in sources]
+
+
+def copy_destination(stage: Stage, source: str) -> str:
+    """Absolute path in the image where `COPY <source> <dest>` puts a folder `source`."""
+    for sources, dest in copies(stage):
+        if source in sources:
+            return dest.rstrip("/")
+    raise AssertionError(f"stage {stage.name} does not COPY {source}")
+
+
+def in_image(image: Path, path: str) -> Path:
+    """Where the image path `path` is when `image` stands for the image's root."""
+    return image / path.lstrip("/")
+
+
+def apply_copies(stage: Stage, context: Path, image: Path) -> None:
+    """Carry out the stage's COPY instructions from the build context `context` into `image`."""
+    for sources, dest in copies(stage):
+        target = in_image(image, dest)
+        for source in sources:
+            path = context / source
+            if path.is_dir():
+                shutil.copytree(path, target, dirs_exist_ok=True)
+            elif dest.endswith("/") or len(sources) > 1:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target / path.name)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
 
 
 def dockerignore_patterns() -> list[str]:
@@ -142,6 +172,15 @@ def dockerignore_patterns() -> list[str]:
 def build_context(root: Path = REPO_ROOT) -> set[str]:
     """Paths (files and folders, relative, `/`-separated) in the build context of `root`."""
     return set(exclude_paths(str(root), dockerignore_patterns(), dockerfile="Dockerfile"))
+
+
+def copy_build_context(destination: Path, root: Path = REPO_ROOT) -> None:
+    """The files `docker build` would send, copied to `destination`."""
+    for relative in sorted(build_context(root)):
+        source = root / relative
+        if source.is_file():
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / relative)
 
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?-)?(?P<default>[^}]*)\}"
