@@ -28,9 +28,15 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed-dev
 	$(BIN)/pytest
 
+# ruff, mypy, then the deployment validators; kustomization.yaml is no Kubernetes object (tests/deploy
+# validates the rendered kustomization, generated ConfigMap included).
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
+		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml
 
 # The exact commands that produced the shipped weights (see README).
 train-mlp: $(BIN)/.installed-dev

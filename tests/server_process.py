@@ -117,6 +117,20 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
     tmp_path), otherwise it is a temporary file removed afterwards.
     """
     port = free_port()
+    with running_command(serve_command(*args, port=port), port=port, env=_environment(env),
+                         cwd=cwd if cwd is not None else REPO_ROOT, timeout=timeout,
+                         log_dir=log_dir) as server:
+        yield server
+
+
+@contextmanager
+def running_command(command: list[str], port: int, env: Mapping[str, str], cwd: str | os.PathLike[str],
+                    timeout: float = 30, log_dir: str | os.PathLike[str] | None = None
+                    ) -> Iterator[ServerProcess]:
+    """Run a server `command` that listens on 127.0.0.1:`port`, with exactly `env`, until the block ends.
+
+    Like `running_server` (ready wait, log file, SIGTERM then SIGKILL), for a command line of your own.
+    """
     tmp = None
     if log_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="mnist-serve-")
@@ -124,9 +138,8 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
     log_path = Path(log_dir) / f"mnist-serve-{port}.log"
     try:
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(serve_command(*args, port=port), stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT, env=_environment(env),
-                                       cwd=str(cwd) if cwd is not None else str(REPO_ROOT),
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, env=dict(env), cwd=str(cwd),
                                        start_new_session=True)
         server = ServerProcess(base_url=f"http://{HOST}:{port}", process=process, log_path=log_path,
                                port=port)

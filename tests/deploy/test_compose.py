@@ -1,0 +1,144 @@
+"""docker-compose.yml: what it builds, mounts, publishes and configures exists and agrees with the app."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from service.config import Settings
+from service.registry import resolve
+from tests.deploy.deploy_files import (
+    COMPOSE_FILE,
+    ENV_PREFIX,
+    REPO_ROOT,
+    compose,
+    compose_environment,
+    final_stage,
+    healthcheck_command,
+    interpolate,
+    pip_install,
+    served_get_paths,
+    settings_env_names,
+    stage_named,
+)
+from training.data import default_data_dir
+from training.train import parse_args as train_args
+
+VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    result: dict[str, Any] = compose()["services"]
+    return result
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{target: volume} for the service's long-syntax bind mounts (sources relative to the file)."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        assert isinstance(volume, dict) and volume["type"] == "bind", f"use the long syntax: {volume}"
+        mounts[volume["target"]] = volume
+    return mounts
+
+
+def source_path(volume: dict[str, Any]) -> Path:
+    return (COMPOSE_FILE.parent / volume["source"]).resolve()
+
+
+def test_interpolation_reads_the_environment() -> None:
+    assert interpolate("${A:-x}/${B-y}/${C}/$$", {"A": "", "B": "", "C": "c"}) == "x//c/$"
+    assert compose({"MNIST_WORKERS": "3"})["services"]["api"]["environment"]["MNIST_WORKERS"] == "3"
+
+
+def test_api_builds_the_default_image_stage(services: dict[str, Any]) -> None:
+    api = services["api"]
+    context = (COMPOSE_FILE.parent / api["build"]["context"]).resolve()
+    assert (context / api["build"].get("dockerfile", "Dockerfile")).is_file()
+    assert api["build"]["target"] == final_stage().name
+    assert api["image"] == f"mnist-serve:{VERSION}"
+    assert "profiles" not in api, "`docker compose up` must start the api"
+
+
+def test_api_publishes_the_port_the_server_listens_on(services: dict[str, Any]) -> None:
+    api = services["api"]
+    env = {**final_stage().env, **compose_environment(api)}
+    listens = int(env["MNIST_PORT"])
+    assert listens == Settings.model_fields["port"].default
+    assert api["ports"] == [f"{listens}:{listens}"]
+
+
+def test_api_environment_is_settings_with_valid_defaults(services: dict[str, Any]) -> None:
+    env = compose_environment(services["api"])
+    assert {"MNIST_MODEL", "MNIST_VERSION", "MNIST_WORKERS", "MNIST_MAX_BATCH_SIZE",
+            "MNIST_MAX_BODY_BYTES"} <= set(env)
+    assert set(env) <= settings_env_names(), f"not Settings fields: {set(env) - settings_env_names()}"
+    settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()})
+    assert resolve(REPO_ROOT / "weights", settings.model, settings.version).is_file()
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["api"]["environment"]
+    for name, value in raw.items():
+        assert value.startswith(f"${{{name}:-"), f"{name} is not overridable from the shell: {value}"
+
+
+def test_api_mounts_the_weights_read_only_where_the_image_reads_them(services: dict[str, Any]) -> None:
+    mounts = bind_mounts(services["api"])
+    weights = mounts[final_stage().env["MNIST_WEIGHTS_DIR"]]
+    assert weights["read_only"] is True
+    assert source_path(weights) == REPO_ROOT / "weights"
+    assert services["api"]["read_only"] is True
+    assert "/tmp" in services["api"]["tmpfs"], "mnist-serve writes PROMETHEUS_MULTIPROC_DIR under /tmp"
+
+
+def test_api_healthcheck_restart_and_limits(services: dict[str, Any]) -> None:
+    api = services["api"]
+    test = api["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1:] == healthcheck_command(final_stage())
+    assert "/health/ready" in served_get_paths()
+    assert api["restart"] == "unless-stopped"
+    limits = api["deploy"]["resources"]["limits"]
+    assert float(limits["cpus"]) > 0 and limits["memory"]
+
+
+def test_train_is_a_profile_that_writes_into_the_same_weights(services: dict[str, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    train = services["train"]
+    assert train["profiles"] == ["train"]
+    assert train["build"]["target"] == "train"
+    assert pip_install(stage_named("train"))[1] == {"train"}
+    args = train_args(train["entrypoint"][1:] + train["command"])  # exits on an unknown flag
+    assert train["entrypoint"][0] == "mnist-train"
+    mounts = bind_mounts(train)
+    weights = mounts[str(args.weights_dir)]
+    assert not weights.get("read_only", False)
+    api_weights = bind_mounts(services["api"])[final_stage().env["MNIST_WEIGHTS_DIR"]]
+    assert source_path(weights) == source_path(api_weights)
+    data = mounts[str(args.data_dir)]
+    assert data["read_only"] is True
+    # Default data folder: the one `mnist-train` and the README use when MNIST_DATA_DIR is unset.
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
+    assert source_path(data) == (REPO_ROOT / default_data_dir()).resolve()
+
+
+def test_train_data_folder_follows_mnist_data_dir() -> None:
+    shared = str(REPO_ROOT.parent / "shared" / "data" / "mnist")
+    train = compose({"MNIST_DATA_DIR": shared})["services"]["train"]
+    assert bind_mounts(train)["/data/mnist"]["source"] == shared
+
+
+def test_prometheus_profile_scrapes_the_api_metrics(services: dict[str, Any]) -> None:
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["prometheus"]
+    config_mount = bind_mounts(prometheus)["/etc/prometheus/prometheus.yml"]
+    config_file = source_path(config_mount)
+    assert config_file.is_file()
+    config = yaml.safe_load(config_file.read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] in served_get_paths()
+    (target,) = [t for group in job["static_configs"] for t in group["targets"]]
+    host, port = target.split(":")
+    assert host == "api" and host in services
+    assert int(port) == int(final_stage().env["MNIST_PORT"])
