@@ -26,6 +26,7 @@ DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame
 CENTRE = 14.0  # where MNIST digits have their centre of mass (row and column; measured: 14.0 +- 0.3)
 WORKING_SIDE = 1024  # larger images are reduced to this first: plenty for a 20 px digit, bounded work
 MIN_CONTRAST = 32.0  # ink must differ from the background by this much (of 255), else the canvas is empty
+AMBIGUOUS_INK = 32.0  # visible pixels averaging within this of mid-grey are neither dark nor light ink
 INK_FLOOR = 0.1  # of the ink's peak: fainter pixels (paper texture, JPEG noise) do not widen the crop
 FILTER = Image.Resampling.LANCZOS
 
@@ -74,7 +75,9 @@ def grayscale(image: Image.Image) -> np.ndarray:
     """(H, W) float32 0-255, at most WORKING_SIDE on a side, EXIF orientation applied.
 
     Transparent pixels take the background colour that contrasts with the visible ink: a dark
-    digit drawn on a transparent canvas becomes dark on white, a light one light on black.
+    digit drawn on a transparent canvas becomes dark on white, a light one light on black. When
+    the visible pixels are neither clearly dark nor light (a digit with a wide anti-aliased edge),
+    the transparent pixels keep their own colour, e.g. a palette PNG whose white is transparent.
     """
     image = ImageOps.exif_transpose(image)
     if image.mode.startswith("I"):  # 16-bit grayscale PNG: scale 0-65535 down to 0-255
@@ -91,7 +94,11 @@ def grayscale(image: Image.Image) -> np.ndarray:
         return gray
     weight = float(alpha.sum())
     ink_level = float((gray * alpha).sum()) / weight if weight else 0.0
-    background = 255.0 if ink_level < 128 else 0.0
+    hidden = alpha == 0
+    if abs(ink_level - 127.5) < AMBIGUOUS_INK and hidden.any():
+        background = 255.0 if float(gray[hidden].mean()) > 127.5 else 0.0
+    else:
+        background = 255.0 if ink_level < 127.5 else 0.0
     result: np.ndarray = gray * alpha + background * (1.0 - alpha)
     return result
 

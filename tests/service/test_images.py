@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,17 @@ def test_a_drawing_on_a_transparent_canvas_is_read_as_its_strokes(digit: np.ndar
     expected = preprocess(render(digit, 112, dark_on_light=False))
     frame = preprocess(on_transparent_canvas(digit, 112, ink))
     assert np.abs(frame.astype(int) - expected).mean() < 3
+
+
+def test_a_palette_png_with_a_transparent_white_background(digit: np.ndarray) -> None:
+    expected = preprocess(render(digit, 140, dark_on_light=True))
+    palette = Image.open(io.BytesIO(render(digit, 140, dark_on_light=True))).convert("P")
+    white = int(np.asarray(palette)[0, 0])
+    assert palette.getpalette()[3 * white : 3 * white + 3] == [255, 255, 255]
+    # the visible pixels (black strokes, grey anti-aliased edges) average mid-grey here; the
+    # transparent ones keep their white
+    frame = preprocess(encode(palette, transparency=white))
+    assert np.abs(frame.astype(int) - expected).mean() < 1
 
 
 def test_coloured_ink_on_tinted_paper_and_a_16_bit_png(digit: np.ndarray) -> None:
