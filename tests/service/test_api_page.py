@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import PurePosixPath
 
 import pytest
 from fastapi.testclient import TestClient
 
+from service.api.routes.page import PAGE_FILES, STATIC_DIR
+from tests.server_process import REPO_ROOT
 from tests.service.test_api_errors import assert_error
 
 
@@ -45,3 +49,14 @@ def test_page_files_have_their_types(client: TestClient, name: str, media: str) 
                                   "/static/../main.py"])
 def test_only_the_page_files_are_served(client: TestClient, path: str) -> None:
     assert_error(client.get(path), 404, "not_found")
+
+
+def test_the_page_files_go_into_the_wheel() -> None:
+    """Every file under service/static matches a package-data pattern (setuptools globs do not
+    reach into subfolders), so an installed service serves the same page."""
+    patterns = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["service"]
+    files = [p.relative_to(STATIC_DIR.parent) for p in STATIC_DIR.rglob("*") if p.is_file()]
+    assert {"index.html", *PAGE_FILES} <= {f.name for f in files}
+    for file in files:
+        assert any(PurePosixPath(file.as_posix()).match(pattern) for pattern in patterns), file
