@@ -123,6 +123,15 @@ def test_coloured_ink_on_tinted_paper_and_a_16_bit_png(digit: np.ndarray) -> Non
     assert np.abs(preprocess(encode(sixteen)).astype(int) - expected).mean() < 3
 
 
+def test_exif_orientation_is_applied(digit: np.ndarray) -> None:
+    upright = Image.open(io.BytesIO(render(digit, 140, dark_on_light=True)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera stored it turned; viewers rotate 90 degrees clockwise
+    stored = encode(upright.rotate(90, expand=True), "JPEG", exif=exif, quality=95)
+    expected = preprocess(encode(upright, "JPEG", quality=95))
+    assert np.abs(preprocess(stored).astype(int) - expected).mean() < 2
+
+
 def test_a_large_photo_is_reduced_first(digit: np.ndarray) -> None:
     frame = preprocess(render(digit, 3000, dark_on_light=True, fmt="JPEG"), max_bytes=1 << 24)
     assert max(ink_box(frame)) == 20
