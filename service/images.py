@@ -12,6 +12,7 @@ or JPEG, a truncated or corrupt one, and a canvas with no digit on it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any
 
@@ -59,13 +60,10 @@ def decode(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> Imag
         image.draft("L", (WORKING_SIDE, WORKING_SIDE))
     try:
         image.load()
-    except OSError as exc:
-        if "truncated" in str(exc):
+    except Exception as exc:  # damaged data: decoders raise OSError, SyntaxError, ValueError, EOFError...
+        if isinstance(exc, OSError) and "truncated" in str(exc):
             raise _error(422, "truncated_image", f"the {image.format} image is truncated", loc,
                          "truncated_image") from None
-        raise _error(422, "corrupt_image", f"the {image.format} image is corrupt: {exc}", loc,
-                     "corrupt_image") from None
-    except Exception as exc:  # corrupt data: decoders raise SyntaxError, ValueError, EOFError, ...
         raise _error(422, "corrupt_image", f"the {image.format} image is corrupt: {exc}", loc,
                      "corrupt_image") from None
     return image
@@ -79,7 +77,8 @@ def grayscale(image: Image.Image) -> np.ndarray:
     the visible pixels are neither clearly dark nor light (a digit with a wide anti-aliased edge),
     the transparent pixels keep their own colour, e.g. a palette PNG whose white is transparent.
     """
-    image = ImageOps.exif_transpose(image)
+    with contextlib.suppress(Exception):  # a damaged EXIF block only costs the orientation
+        image = ImageOps.exif_transpose(image)
     if image.mode.startswith("I"):  # 16-bit grayscale PNG: scale 0-65535 down to 0-255
         image = Image.fromarray((np.asarray(image, np.float32) / 257.0).astype(np.uint8))
     has_alpha = "A" in image.getbands() or "transparency" in image.info

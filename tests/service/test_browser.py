@@ -1,9 +1,9 @@
 """The page at / in a real browser: Debian's chromium driven by Playwright, against the real server.
 
-A real MNIST test digit is traced on the canvas as mouse strokes (one stroke per run of inked
-pixels in each row), Predict is clicked, and the page must show the digit and ten bars. The browser
-is never downloaded: without /usr/bin/chromium or the playwright package the tests skip, unless
-MNIST_BROWSER_TESTS=required (set by .ci/run), where they fail.
+Real MNIST test digits are traced on the canvas as mouse strokes (one stroke per run of inked
+pixels in each row; on a phone-sized page as touch strokes), Predict is clicked, and the page must
+show the digit and ten bars. The browser is never downloaded: without /usr/bin/chromium or the
+playwright package the tests skip, unless MNIST_BROWSER_TESTS=required (set by .ci/run): then they fail.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-def open_page(browser: Any, server: ServerProcess, width: int, height: int) -> tuple[Any, list[str]]:
+def open_page(browser: Any, server: ServerProcess, width: int, height: int,
+              phone: bool = False) -> tuple[Any, list[str]]:
     """A new page at / and the list that collects console errors and requests to other hosts."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+    page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -74,25 +75,42 @@ def open_page(browser: Any, server: ServerProcess, width: int, height: int) -> t
     return page, problems
 
 
-def trace_digit(page: Any, image: np.ndarray) -> None:
-    """Draw a 28x28 MNIST image on #canvas: one mouse stroke along each run of inked pixels."""
+def strokes(page: Any, image: np.ndarray) -> Iterator[tuple[float, float, float]]:
+    """(y, x from, x to) in page pixels: one stroke along each run of inked pixels of each row."""
     box = page.locator("#canvas").bounding_box()
-    cell = box["width"] / 28
+    cell = box["width"] / 28  # the canvas is scaled by CSS on a phone
     for r, row in enumerate(image >= INK):
         edges = np.flatnonzero(np.diff(np.concatenate(([0], row.astype(np.int8), [0]))))
-        y = box["y"] + (r + 0.5) * cell
         for start, stop in zip(edges[::2], edges[1::2], strict=True):
-            page.mouse.move(box["x"] + (start + 0.5) * cell, y)
-            page.mouse.down()
-            page.mouse.move(box["x"] + (stop - 0.5) * cell, y, steps=2)
-            page.mouse.up()
+            yield (box["y"] + (r + 0.5) * cell, box["x"] + (start + 0.5) * cell,
+                   box["x"] + (stop - 0.5) * cell)
 
 
-def draw_and_predict(page: Any, image: np.ndarray) -> tuple[int, list[float], list[int]]:
+def trace_with_mouse(page: Any, image: np.ndarray) -> None:
+    for y, x0, x1 in strokes(page, image):
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        page.mouse.move(x1, y, steps=2)
+        page.mouse.up()
+
+
+def trace_with_finger(page: Any, image: np.ndarray) -> None:
+    """The same strokes as touch events (Chrome DevTools Protocol), as a finger on a phone."""
+    cdp = page.context.new_cdp_session(page)
+    for y, x0, x1 in strokes(page, image):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                              "touchPoints": [{"x": (x0 + x1) / 2, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x1, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def draw_and_predict(page: Any, image: np.ndarray, touch: bool = False) -> tuple[int, list[float], list[int]]:
     """(shown digit, probabilities of the 10 bars, digits of the bars marked top) after Predict."""
     page.click("#clear")
     assert page.locator("#result").get_attribute("data-status") == "empty"
-    trace_digit(page, image)
+    (trace_with_finger if touch else trace_with_mouse)(page, image)
     page.click("#predict")
     page.wait_for_selector("#result[data-status=ready], #result[data-status=error]", timeout=TIMEOUT_MS)
     assert page.locator("#result").get_attribute("data-status") == "ready", page.inner_text("#error")
@@ -133,8 +151,9 @@ def test_page_draws_predicts_and_shows_the_bars(browser: Any, server: ServerProc
     assert problems == []
 
 
-def test_page_fits_a_phone_screen(browser: Any, server: ServerProcess, mnist: Mnist, tmp_path: Path) -> None:
-    page, problems = open_page(browser, server, 375, 667)
+def test_page_fits_a_phone_screen_and_takes_touch(browser: Any, server: ServerProcess, mnist: Mnist,
+                                                  tmp_path: Path) -> None:
+    page, problems = open_page(browser, server, 375, 667, phone=True)
     for selector in ("#canvas", "#clear", "#predict"):
         element = page.locator(selector)
         assert element.is_visible(), selector
@@ -143,7 +162,8 @@ def test_page_fits_a_phone_screen(browser: Any, server: ServerProcess, mnist: Mn
         assert box["y"] + box["height"] <= 667, (selector, box)  # usable without scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no horizontal scroll
     index = first_of_each_class(mnist)[3]
-    shown, probabilities, _ = draw_and_predict(page, mnist.test_images[index])  # on the CSS-scaled canvas
+    # drawn with a finger on the CSS-scaled canvas
+    shown, probabilities, _ = draw_and_predict(page, mnist.test_images[index], touch=True)
     assert shown == mnist.test_labels[index] == 3
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
     page.screenshot(path=str(tmp_path / "page-phone.png"), full_page=True)
