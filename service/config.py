@@ -24,6 +24,10 @@ class Settings(BaseSettings):
                          description="`latest` or a pinned integer version.")
     max_batch_size: int = Field(1024, ge=1, description="Most images in one batch request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image file accepted by "
+                                 "/v1/predict/image (within max_body_bytes).")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Most pixels (width x height) an image "
+                                  "may declare; checked before decoding (decompression bombs).")
     log_level: LogLevel = "info"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

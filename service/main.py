@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from service.api.routes import bench, health, models, predict, v2
+from service.api.routes import bench, health, models, page, predict, v2
 from service.config import Settings, get_settings
 from service.errors import install_error_handlers
 from service.logs import configure
@@ -26,7 +26,8 @@ log = logging.getLogger("service")
 
 DESCRIPTION = """Predicts handwritten digits (MNIST) with a network trained in NumPy.
 
-Send raw 0-255 grayscale pixels, white digit on black, as 28 rows of 28 numbers or 784 numbers.
+Send raw 0-255 grayscale pixels, white digit on black, as 28 rows of 28 numbers or 784 numbers,
+or a PNG/JPEG picture of a digit to `/v1/predict/image`. Draw one in the browser at `/`.
 Every error has the body `{"error": {"code", "message", "details", "request_id"}}`.
 """
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(v2.router)
+    app.include_router(page.router)
     if settings.benchmark_routes:
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)

@@ -1,10 +1,12 @@
-"""Route dependencies: the loaded model and the raw request body."""
+"""Route dependencies: the loaded model, the raw request body and an uploaded image file."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
 
 from service.errors import APIError
 from service.predictor import LoadedModel
@@ -35,3 +37,38 @@ async def raw_body(request: Request) -> bytes:
 # Route parameter types, declared once for every router.
 Model = Annotated[LoadedModel, Depends(loaded_model)]
 RawBody = Annotated[bytes, Depends(raw_body)]
+IMAGE_TYPES = ("image/png", "image/jpeg")
+FILE_FIELD = "file"
+
+
+@dataclass
+class ImageUpload:
+    data: bytes
+    loc: list[Any]  # where the file was in the request, for error details
+
+
+async def image_upload(request: Request) -> ImageUpload:
+    """The image file: the `file` part of a multipart/form-data body, or a raw PNG/JPEG body."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media in IMAGE_TYPES:
+        return ImageUpload(await request.body(), ["body"])
+    if media != "multipart/form-data":
+        raise APIError(415, f"body must be multipart/form-data with a `{FILE_FIELD}` part, or a raw "
+                       f"{' or '.join(IMAGE_TYPES)} image; got {media or 'no Content-Type'}")
+    # a malformed multipart body is a 400 from Starlette, rendered as the common error body
+    async with request.form(max_files=8, max_fields=8) as form:
+        loc: list[Any] = ["body", FILE_FIELD]
+        extra = sorted(set(form) - {FILE_FIELD})
+        if extra:
+            raise APIError(422, f"body.{extra[0]}: unknown form field; send only `{FILE_FIELD}`",
+                           [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"}
+                            for k in extra])
+        parts = form.getlist(FILE_FIELD)
+        if not parts:
+            raise APIError(422, f"body.{FILE_FIELD}: field required (the image file)",
+                           [{"loc": loc, "msg": "field required", "type": "missing"}])
+        if len(parts) > 1 or not isinstance(parts[0], UploadFile):
+            what = f"{len(parts)} files" if len(parts) > 1 else "a text value, not a file"
+            raise APIError(422, f"body.{FILE_FIELD}: expected one image file, got {what}",
+                           [{"loc": loc, "msg": "expected one file", "type": "file_type"}])
+        return ImageUpload(await parts[0].read(), loc)

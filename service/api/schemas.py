@@ -49,6 +49,12 @@ class Prediction(BaseModel):
     model: ModelRef = Field(description="The model that answered.")
 
 
+class ImagePrediction(Prediction):
+    input: list[list[int]] | None = Field(
+        None, description="Only with `?return_input=true`: the 28x28 image the model saw, 28 rows of 28 "
+        "ints 0-255, white digit on black, after the MNIST-style preprocessing.")
+
+
 class BatchPredictionResponse(BaseModel):
     predictions: list[Prediction] = Field(description="One prediction per image, in request order.")
     model: ModelRef = Field(description="The model that answered.")
@@ -109,9 +115,32 @@ def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, A
         "schema": model.model_json_schema(), "example": example}}}}
 
 
+BINARY = {"type": "string", "format": "binary"}
+IMAGE_REQUEST_BODY: dict[str, Any] = {"requestBody": {
+    "required": True, "description": "A PNG or JPEG image of one digit, any size, dark on light or light "
+    "on dark: either a multipart/form-data upload with the file in the part named `file`, or the raw "
+    "file as the body with Content-Type image/png or image/jpeg.",
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {**BINARY, "description": "The image file (PNG or JPEG)."}}}},
+        "image/png": {"schema": BINARY},
+        "image/jpeg": {"schema": BINARY},
+    }}}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
         (400, "Malformed JSON."), (413, "Body larger than MNIST_MAX_BODY_BYTES."),
         (415, "Body is not application/json."), (422, "Invalid input: what is wrong and where."),
+        (503, "No model loaded yet."))
+}
+
+IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text} for code, text in (
+        (400, "Malformed multipart body."),
+        (413, "Body over MNIST_MAX_BODY_BYTES, image file over MNIST_MAX_IMAGE_BYTES, or an image with "
+              "more than MNIST_MAX_IMAGE_PIXELS pixels (checked before decoding)."),
+        (415, "Content-Type is neither multipart/form-data nor image/png or image/jpeg."),
+        (422, "Not a PNG or JPEG image, a truncated or corrupt one, an empty file, a blank image with no "
+              "digit, a missing `file` part or an unknown form field."),
         (503, "No model loaded yet."))
 }

@@ -1,22 +1,27 @@
-"""Digit prediction from pixel arrays."""
+"""Digit prediction from pixel arrays and from image files."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
 
-from service.api.deps import Model, RawBody
+from service.api.deps import ImageUpload, Model, RawBody, image_upload
 from service.api.schemas import (
     ERROR_RESPONSES,
+    IMAGE_ERROR_RESPONSES,
+    IMAGE_REQUEST_BODY,
     BatchPredictionResponse,
     BatchPredictRequest,
+    ImagePrediction,
     Prediction,
     PredictRequest,
     example_digit,
     request_body,
 )
 from service.errors import APIError
+from service.images import mnist_input
 from service.inputs import (
     check_fields,
     has_json_literals,
@@ -29,6 +34,8 @@ from service.predictor import LoadedModel
 from service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["predict"])
+Upload = Annotated[ImageUpload, Depends(image_upload)]
+ReturnInput = Annotated[bool, Query(description="Add `input`: the 28x28 image the model saw.")]
 
 
 def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str, Any]]:
@@ -72,3 +79,16 @@ def predict_batch(request: Request, model: Model, body: RawBody) -> JSONResponse
                        [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
     pixels = images_from(images, ["body", "images"], has_json_literals(body))
     return JSONResponse({"predictions": _predict(request, model, pixels), "model": model.ident})
+
+
+@router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,
+             openapi_extra=IMAGE_REQUEST_BODY)
+def predict_image(request: Request, model: Model, upload: Upload,
+                  return_input: ReturnInput = False) -> JSONResponse:
+    """Predict the digit in a PNG or JPEG image of any size, dark on light or light on dark."""
+    settings = request.app.state.settings
+    pixels = mnist_input(upload.data, settings.max_image_bytes, settings.max_image_pixels, upload.loc)
+    answer = _predict(request, model, pixels.reshape(1, -1).astype(np.float32))[0]
+    if return_input:
+        answer["input"] = pixels
+    return JSONResponse(answer)

@@ -1,0 +1,145 @@
+"""Image files to model input, the way MNIST was made (Pillow decodes, NumPy does the rest).
+
+    bytes -> decoded (PNG or JPEG, size checked before any pixel is decoded) -> grayscale
+    (transparency composited onto the background that contrasts with the ink) -> white ink on
+    black (inverted when the border is light), background level removed -> cropped to the ink's
+    bounding box -> longer side scaled to 20 px, aspect kept -> pasted into 28x28 so that the
+    centre of mass sits at pixel (14, 14), as in MNIST.
+
+Every failure is an APIError: 413 for too many bytes or pixels, 422 for a file that is not a PNG
+or JPEG, a truncated or corrupt one, and a canvas with no digit on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from service.errors import APIError
+
+FORMATS = ("PNG", "JPEG")
+SIDE = 28
+DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame
+CENTRE = 14.0  # where MNIST digits have their centre of mass (row and column; measured: 14.0 +- 0.3)
+WORKING_SIDE = 1024  # larger images are reduced to this first: plenty for a 20 px digit, bounded work
+MIN_CONTRAST = 32.0  # ink must differ from the background by this much (of 255), else the canvas is empty
+AMBIGUOUS_INK = 32.0  # visible pixels averaging within this of mid-grey are neither dark nor light ink
+INK_FLOOR = 0.1  # of the ink's peak: fainter pixels (paper texture, JPEG noise) do not widen the crop
+FILTER = Image.Resampling.LANCZOS
+
+
+def _error(status: int, code: str, message: str, loc: list[Any], kind: str) -> APIError:
+    return APIError(status, f"{'.'.join(map(str, loc))}: {message}", [{"loc": loc, "msg": message,
+                                                                        "type": kind}], code=code)
+
+
+def decode(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> Image.Image:
+    """The decoded image, or APIError: empty, too many bytes or pixels, not PNG/JPEG, truncated."""
+    if not data:
+        raise _error(422, "empty_file", "the image file is empty", loc, "empty_file")
+    if len(data) > max_bytes:
+        raise _error(413, "image_too_large", f"the image is {len(data)} bytes, more than the limit of "
+                     f"{max_bytes}", loc, "too_many_bytes")
+    try:
+        # Image.open reads only the header; Pillow itself refuses absurd sizes here (bomb check).
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise _error(413, "image_too_large", f"the image has more than {max_pixels} pixels", loc,
+                     "too_many_pixels") from None
+    except Exception:  # Pillow raises several types for bytes it cannot identify
+        raise _error(422, "not_an_image", "not a PNG or JPEG image", loc, "not_an_image") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _error(413, "image_too_large", f"the image is {width}x{height} = {width * height} pixels, "
+                     f"more than the limit of {max_pixels}", loc, "too_many_pixels")
+    if image.format == "JPEG":  # decode at a reduced scale when that still leaves enough pixels
+        image.draft("L", (WORKING_SIDE, WORKING_SIDE))
+    try:
+        image.load()
+    except Exception as exc:  # damaged data: decoders raise OSError, SyntaxError, ValueError, EOFError...
+        if isinstance(exc, OSError) and "truncated" in str(exc):
+            raise _error(422, "truncated_image", f"the {image.format} image is truncated", loc,
+                         "truncated_image") from None
+        raise _error(422, "corrupt_image", f"the {image.format} image is corrupt: {exc}", loc,
+                     "corrupt_image") from None
+    return image
+
+
+def grayscale(image: Image.Image) -> np.ndarray:
+    """(H, W) float32 0-255, at most WORKING_SIDE on a side, EXIF orientation applied.
+
+    Transparent pixels take the background colour that contrasts with the visible ink: a dark
+    digit drawn on a transparent canvas becomes dark on white, a light one light on black. When
+    the visible pixels are neither clearly dark nor light (a digit with a wide anti-aliased edge),
+    the transparent pixels keep their own colour, e.g. a palette PNG whose white is transparent.
+    """
+    with contextlib.suppress(Exception):  # a damaged EXIF block only costs the orientation
+        image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):  # 16-bit grayscale PNG: scale 0-65535 down to 0-255
+        image = Image.fromarray((np.asarray(image, np.float32) / 257.0).astype(np.uint8))
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    image = image.convert("LA" if has_alpha else "L")
+    if max(image.size) > WORKING_SIDE:
+        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+    pixels = np.asarray(image, np.float32)
+    if not has_alpha:
+        return pixels
+    gray, alpha = pixels[..., 0], pixels[..., 1] / 255.0
+    if alpha.min() == 1.0:
+        return gray
+    weight = float(alpha.sum())
+    ink_level = float((gray * alpha).sum()) / weight if weight else 0.0
+    hidden = alpha == 0
+    if abs(ink_level - 127.5) < AMBIGUOUS_INK and hidden.any():
+        background = 255.0 if float(gray[hidden].mean()) > 127.5 else 0.0
+    else:
+        background = 255.0 if ink_level < 127.5 else 0.0
+    result: np.ndarray = gray * alpha + background * (1.0 - alpha)
+    return result
+
+
+def ink(gray: np.ndarray, loc: list[Any]) -> np.ndarray:
+    """White ink on black, 0-255 float32: inverted if the border is light, background level removed."""
+    border = np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))
+    background = float(np.median(border))
+    if background > 127.5:  # dark digit on light paper
+        gray, background = 255.0 - gray, 255.0 - background
+    peak = float(gray.max())
+    if peak - background < MIN_CONTRAST:
+        raise _error(422, "empty_image", "no digit found: the image is blank (no ink contrasting with "
+                     "the background)", loc, "empty_image")
+    result: np.ndarray = np.clip((gray - background) * (255.0 / (peak - background)), 0.0, 255.0)
+    return result
+
+
+def mnist_frame(digit: np.ndarray) -> np.ndarray:
+    """(28, 28) uint8: the ink's bounding box scaled to 20 px on its longer side, centred by mass."""
+    rows = np.flatnonzero((digit > INK_FLOOR * 255).any(axis=1))
+    cols = np.flatnonzero((digit > INK_FLOOR * 255).any(axis=0))
+    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32)).resize(size, FILTER))
+    small = np.clip(small, 0.0, 255.0)  # Lanczos overshoots a little at edges
+    total = float(small.sum())
+    ys, xs = np.indices(small.shape)
+    if total > 0:
+        cy, cx = float((ys * small).sum()) / total, float((xs * small).sum()) / total
+    else:
+        cy, cx = (small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2
+    # integer shift, as MNIST; clamped so the whole digit stays inside the frame
+    top = min(max(round(CENTRE - cy), 0), SIDE - small.shape[0])
+    left = min(max(round(CENTRE - cx), 0), SIDE - small.shape[1])
+    frame = np.zeros((SIDE, SIDE), np.float32)
+    frame[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return np.rint(frame).astype(np.uint8)
+
+
+def mnist_input(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> np.ndarray:
+    """The (28, 28) uint8 image, white digit on black, that the model gets for this image file."""
+    return mnist_frame(ink(grayscale(decode(data, max_bytes, max_pixels, loc)), loc))

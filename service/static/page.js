@@ -1,0 +1,140 @@
+// The drawing page: draw on #canvas (pointer events: mouse, touch, pen), send it as a PNG to
+// /v1/predict/image (the same preprocessing as any uploaded image), show the answer.
+"use strict";
+
+const canvas = document.getElementById("canvas");
+const ctx = canvas.getContext("2d");
+const result = document.getElementById("result");
+const digitOut = document.getElementById("digit");
+const confidence = document.getElementById("confidence");
+const errorOut = document.getElementById("error");
+const bars = document.getElementById("bars");
+const seen = document.getElementById("seen");
+const LINE_WIDTH = 18; // canvas pixels out of 280: about MNIST's stroke width once scaled to 20 px
+
+const barRows = [];
+for (let d = 0; d < 10; d++) {
+  const row = document.createElement("div");
+  row.className = "bar";
+  row.setAttribute("role", "listitem");
+  row.dataset.digit = String(d);
+  row.innerHTML = `<span class="label">${d}</span><span class="track"><span class="fill"></span></span>` +
+    `<span class="value"></span>`;
+  bars.append(row);
+  barRows.push(row);
+}
+
+function setBars(probabilities, top) {
+  barRows.forEach((row, d) => {
+    const p = probabilities ? probabilities[d] : 0;
+    row.dataset.probability = String(p);
+    row.classList.toggle("top", d === top);
+    row.querySelector(".fill").style.width = `${(p * 100).toFixed(2)}%`;
+    row.querySelector(".value").textContent = probabilities ? `${(p * 100).toFixed(1)} %` : "";
+  });
+}
+
+function showError(message) {
+  errorOut.textContent = message;
+  errorOut.hidden = false;
+}
+
+function clearCanvas() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
+  digitOut.textContent = "?";
+  confidence.textContent = "";
+  errorOut.hidden = true;
+  setBars(null, -1);
+  result.dataset.status = "empty";
+}
+
+// --- drawing
+ctx.lineCap = "round";
+ctx.lineJoin = "round";
+let last = null;
+
+function canvasPoint(event) {
+  const box = canvas.getBoundingClientRect(); // the canvas is scaled by CSS on small screens
+  return { x: (event.clientX - box.left) * canvas.width / box.width,
+           y: (event.clientY - box.top) * canvas.height / box.height };
+}
+
+function strokeTo(point) {
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = LINE_WIDTH;
+  ctx.beginPath();
+  ctx.moveTo(last.x, last.y);
+  ctx.lineTo(point.x, point.y);
+  ctx.stroke();
+  last = point;
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  canvas.setPointerCapture(event.pointerId);
+  last = canvasPoint(event);
+  strokeTo(last); // a click leaves a dot
+});
+canvas.addEventListener("pointermove", (event) => {
+  if (last === null) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) strokeTo(canvasPoint(e));
+});
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  canvas.addEventListener(type, () => { last = null; });
+}
+
+// --- prediction
+function showSeen(input) {
+  const image = new ImageData(28, 28);
+  input.flat().forEach((v, i) => {
+    image.data.set([v, v, v, 255], i * 4);
+  });
+  seen.getContext("2d").putImageData(image, 0, 0);
+}
+
+async function predict() {
+  result.dataset.status = "pending";
+  errorOut.hidden = true;
+  try {
+    const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const response = await fetch("/v1/predict/image?return_input=true",
+                                 { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
+    const body = await response.json();
+    if (!response.ok) {
+      throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+    }
+    digitOut.textContent = String(body.digit);
+    confidence.textContent = `(${(body.probability * 100).toFixed(1)} %)`;
+    setBars(body.probabilities, body.digit);
+    showSeen(body.input);
+    result.dataset.status = "ready";
+  } catch (err) {
+    digitOut.textContent = "?";
+    confidence.textContent = "";
+    setBars(null, -1);
+    showError(err.message || String(err));
+    result.dataset.status = "error";
+  }
+}
+
+async function showModel() {
+  const out = document.getElementById("model");
+  try {
+    const response = await fetch("/v1/model");
+    const info = await response.json();
+    if (!response.ok) throw new Error(info.error ? info.error.message : `HTTP ${response.status}`);
+    const accuracy = info.metrics && info.metrics.test_accuracy;
+    out.textContent = `model: ${info.name} v${info.version}` +
+      (accuracy ? ` · test accuracy ${(accuracy * 100).toFixed(2)} %` : "");
+  } catch (err) {
+    out.textContent = `model: unavailable (${err.message || err})`;
+  }
+}
+
+document.getElementById("clear").addEventListener("click", clearCanvas);
+document.getElementById("predict").addEventListener("click", predict);
+clearCanvas();
+showModel();
