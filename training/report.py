@@ -123,8 +123,7 @@ def samples_figure(images: np.ndarray, true: np.ndarray, pred: np.ndarray, label
     """A grid of digits titled "Prediction: p / Label: t", mistakes in red with a red frame;
     `notes` adds a second title line per digit (e.g. the probability)."""
     rows = max(1, -(-len(images) // columns))
-    extra = 0.25 if notes else 0.0
-    fig = _new_figure(columns * 1.75, rows * (1.5 + extra) + 0.3)
+    fig = _new_figure(columns * 1.75, rows * (2.15 if notes else 1.7) + 0.3)
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for i, ax in enumerate(axes):
         ax.set_xticks([])
