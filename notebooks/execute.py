@@ -6,7 +6,8 @@
 The kernel starts in the notebook's folder and inherits this environment (MNIST_DATA_DIR).
 Stream outputs are coalesced with carriage returns applied, so a progress bar is saved as its
 final state rather than every redraw, and one left blank (a bar that cleared itself) is dropped.
-No timing metadata is recorded, so re-running changes only what the run itself changed. Exits 1, naming the cell, if any cell raises.
+No timing metadata is recorded, so re-running changes only what the run itself changed.
+Exits 1, naming the cell, if any cell raises.
 """
 
 from __future__ import annotations
