@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MNIST_DATA_DIR ?= ../shared/data/mnist
 
-.PHONY: serve test lint install-dev train-mlp train-cnn clean
+.PHONY: serve test lint install-dev train-mlp train-cnn clean notebook notebook-outputs
 
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,19 @@ train-mlp: $(BIN)/.installed-dev
 
 train-cnn: $(BIN)/.installed-dev
 	$(BIN)/mnist-train --arch cnn --epochs 11
+
+# The walkthrough notebook: open it in JupyterLab, or re-run it and save its outputs in place.
+$(BIN)/.installed-notebook: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[notebook]'
+	touch $@
+
+notebook: $(BIN)/.installed-notebook
+	$(BIN)/jupyter lab notebooks/walkthrough.ipynb
+
+notebook-outputs: $(BIN)/.installed-dev
+	$(BIN)/python notebooks/execute.py notebooks/walkthrough.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

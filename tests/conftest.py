@@ -22,9 +22,15 @@ def mnist_dir() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def mnist() -> Mnist:
-    """The real MNIST arrays; fails if $MNIST_DATA_DIR is set but unreadable."""
+def mnist_data_dir() -> Path:
+    """The MNIST folder; skips when $MNIST_DATA_DIR is unset and ./data/mnist is absent."""
     root = mnist_dir()
     if root is None:
         pytest.skip(f"MNIST not available: set {DATA_DIR_ENV} to the folder of the IDX files")
-    return load_mnist(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_data_dir: Path) -> Mnist:
+    """The real MNIST arrays; fails if $MNIST_DATA_DIR is set but unreadable."""
+    return load_mnist(mnist_data_dir)

@@ -7,7 +7,9 @@ same directory and renamed into place; an existing report is never overwritten.
 
 matplotlib (the `train` extra) is imported inside `write_report`, so `training` imports without it.
 Figures are drawn on the Agg canvas directly (`Figure` + `FigureCanvasAgg`, never pyplot), so no
-global backend is switched and no figure is left registered anywhere.
+global backend is switched and no figure is left registered anywhere. The figure builders
+(`learning_curves_figure`, `confusion_matrix_figure`, `samples_figure`) return the Figure, so
+notebooks/walkthrough.ipynb shows the same pictures inline.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def plot_learning_curves(epochs: list[dict[str, float]], path: Path) -> None:
+def learning_curves_figure(epochs: list[dict[str, float]]) -> Figure:
+    """Train and validation loss and accuracy per epoch, side by side."""
     from matplotlib.ticker import MaxNLocator
 
     fig = _new_figure(11, 4)
@@ -86,10 +89,11 @@ def plot_learning_curves(epochs: list[dict[str, float]], path: Path) -> None:
             ax.text(0.5, 0.5, "no epoch history", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
-def plot_confusion_matrix(cm: np.ndarray, labels: list[str], accuracy: float, path: Path) -> None:
+def confusion_matrix_figure(cm: np.ndarray, labels: list[str], accuracy: float) -> Figure:
+    """The [true, predicted] counts as a heat map, off-diagonal (mistake) counts in red."""
     k = len(labels)
     fig = _new_figure(7.5, 6.5)
     ax = fig.subplots()
@@ -110,13 +114,16 @@ def plot_confusion_matrix(cm: np.ndarray, labels: list[str], accuracy: float, pa
     ax.set_ylabel("true label")
     ax.set_title(f"Test confusion matrix (accuracy {accuracy:.4f}, {int(cm.sum())} images)")
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
-def plot_samples(images: np.ndarray, true: np.ndarray, pred: np.ndarray, labels: list[str],
-                 path: Path, columns: int = 8) -> None:
+def samples_figure(images: np.ndarray, true: np.ndarray, pred: np.ndarray, labels: list[str],
+                   columns: int = 8, notes: list[str] | None = None,
+                   title: str = "Test digits (mistakes in red)") -> Figure:
+    """A grid of digits titled "Prediction: p / Label: t", mistakes in red with a red frame;
+    `notes` adds a second title line per digit (e.g. the probability)."""
     rows = max(1, -(-len(images) // columns))
-    fig = _new_figure(columns * 1.3, rows * 1.5)
+    fig = _new_figure(columns * 1.75, rows * (2.15 if notes else 1.7) + 0.3)
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for i, ax in enumerate(axes):
         ax.set_xticks([])
@@ -127,13 +134,16 @@ def plot_samples(images: np.ndarray, true: np.ndarray, pred: np.ndarray, labels:
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
         wrong = pred[i] != true[i]
         color = MISTAKE_COLOR if wrong else "black"
-        ax.set_title(f"pred {labels[pred[i]]} / true {labels[true[i]]}", fontsize=8, color=color)
+        caption = f"Prediction: {labels[pred[i]]} / Label: {labels[true[i]]}"
+        if notes:
+            caption += f"\n{notes[i]}"
+        ax.set_title(caption, fontsize=8, color=color)
         for spine in ax.spines.values():
             spine.set_edgecolor(color if wrong else "0.8")
             spine.set_linewidth(2.5 if wrong else 0.5)
-    fig.suptitle("Test digits (mistakes in red)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
 def _md_row(cells: list[Any]) -> str:
@@ -269,10 +279,10 @@ def write_report(artifact_path: Path, epochs: list[dict[str, float]], data: Mnis
 
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        plot_learning_curves(epochs, tmp / "learning_curves.png")
-        plot_confusion_matrix(cm, labels, result["accuracy"], tmp / "confusion_matrix.png")
-        plot_samples(data.test_images[samples], true[samples], pred[samples], labels,
-                     tmp / "test_samples.png")
+        learning_curves_figure(epochs).savefig(tmp / "learning_curves.png")
+        confusion_matrix_figure(cm, labels, result["accuracy"]).savefig(tmp / "confusion_matrix.png")
+        samples_figure(data.test_images[samples], true[samples], pred[samples], labels).savefig(
+            tmp / "test_samples.png")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
         (tmp / "summary.md").write_text(summary_markdown(summary))
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700

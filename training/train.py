@@ -63,6 +63,12 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
 
 
+def normalisation_stats(train_images: np.ndarray) -> tuple[float, float]:
+    """(mean, std) of pixels / 255 over the training split: the constants `normalise` uses."""
+    px = np.asarray(train_images).astype(np.float32) / 255.0
+    return float(px.mean()), float(px.std())
+
+
 def normalise(pixels: np.ndarray, mean: float, std: float) -> np.ndarray:
     """uint8/float 0-255 pixels (N, 28, 28) -> normalised float32 NHWC (N, 28, 28, 1)."""
     x = (np.asarray(pixels, np.float32) * np.float32(1 / 255) - np.float32(mean)) / np.float32(std)
@@ -94,7 +100,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         train_idx = train_idx[: config.limit_train]
     train_px = data.train_images[train_idx].astype(np.float32) / 255.0
     train_y = data.train_labels[train_idx]
-    mean, std = float(train_px.mean()), float(train_px.std())
+    mean, std = normalisation_stats(data.train_images[train_idx])
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 

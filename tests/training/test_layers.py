@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service.artifact import load_artifact, save_artifact
+from training.gradcheck import numerical_gradient, relative_error
 from training.layers import (
     BatchNorm,
     Conv2D,
@@ -22,27 +23,6 @@ from training.layers import (
 from training.model import Sequential, from_artifact
 
 TOL = 1e-6
-EPS = 1e-6
-
-
-def rel_err(a: np.ndarray, n: np.ndarray) -> float:
-    a, n = np.ravel(a), np.ravel(n)
-    return float(np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-12))
-
-
-def numeric_grad(f: Callable[[], float], arr: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Central differences of the scalar f() with respect to `arr`, perturbed in place."""
-    grad = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def check_layer(layer: Layer, x: np.ndarray, seed: int = 0, before: Callable[[], None] | None = None,
@@ -66,11 +46,11 @@ def check_layer(layer: Layer, x: np.ndarray, seed: int = 0, before: Callable[[],
     errors: dict[str, float] = {}
     if check_dx:
         assert dx.shape == x.shape
-        errors["x"] = rel_err(dx, numeric_grad(loss, x))
+        errors["x"] = relative_error(dx, numerical_gradient(loss, x))
     assert set(analytic) == set(layer.params)
     for k, p in layer.params.items():
         assert analytic[k].shape == p.shape
-        errors[k] = rel_err(analytic[k], numeric_grad(loss, p))
+        errors[k] = relative_error(analytic[k], numerical_gradient(loss, p))
     for k, e in errors.items():
         assert e < TOL, f"gradient for {k}: relative error {e:.2e}"
     return errors
@@ -214,7 +194,7 @@ def test_conv2d_forward_matches_reference(k: int, stride: int, padding: int) -> 
 
 
 def distinct_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """A random permutation of well-separated values: no ties, no near-ties under +-EPS."""
+    """A random permutation of well-separated values: no ties, no near-ties under +-gradcheck.EPS."""
     return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 - 2.0).astype(np.float64)
 
 

@@ -138,10 +138,28 @@ def test_failed_report_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report, "plot_confusion_matrix", boom)  # after the first PNG is written
+    monkeypatch.setattr(report, "confusion_matrix_figure", boom)  # after the first PNG is written
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(path, EPOCHS, tiny_data(n_test=30))
     assert [p.name for p in path.parent.iterdir()] == ["1.npz"]
+
+
+def test_samples_figure_titles_prediction_and_label_mistakes_in_red() -> None:
+    from matplotlib.colors import to_hex
+
+    images = np.zeros((3, 28, 28), np.uint8)
+    fig = report.samples_figure(images, np.array([5, 1, 7]), np.array([5, 8, 7]), LABELS, columns=2,
+                                notes=["p=0.99", "p=0.51", "p=0.90"])
+    axes = fig.axes
+    assert len(axes) == 4  # 2 x 2 grid, the fourth cell empty
+    assert [ax.get_title() for ax in axes[:3]] == [
+        "Prediction: 5 / Label: 5\np=0.99",
+        "Prediction: 8 / Label: 1\np=0.51",
+        "Prediction: 7 / Label: 7\np=0.90",
+    ]
+    colors = [to_hex(ax.title.get_color()) for ax in axes[:3]]
+    assert colors == ["#000000", report.MISTAKE_COLOR, "#000000"]
+    assert not axes[3].axison
 
 
 def test_choose_samples_known_answer() -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from service.artifact import list_versions, load_artifact
-from training.data import Mnist
+from training.data import Mnist, train_val_split
 from training.losses import one_hot, softmax_cross_entropy
 from training.model import build_cnn, build_mlp
 from training.optimizers import Adam
-from training.train import TrainConfig, TrainingDiverged, main, normalise, train
+from training.train import TrainConfig, TrainingDiverged, main, normalisation_stats, normalise, train
 
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 QUICK = TrainConfig(arch="mlp", epochs=3, limit_train=5000, augment=False, seed=1)
 
 
@@ -95,3 +97,18 @@ def test_cli_writes_new_versions_with_metadata_and_report(mnist: Mnist, tmp_path
     assert {p.name for p in report.iterdir()} >= {"learning_curves.png", "confusion_matrix.png",
                                                    "test_samples.png", "summary.json", "summary.md"}
     assert json.loads((report / "summary.json").read_text())["version"] == 1
+
+
+def test_normalisation_stats_known_answer() -> None:
+    images = np.zeros((2, 28, 28), np.uint8)
+    images[1] = 255  # half the pixels 0, half 1 after scaling
+    assert normalisation_stats(images) == (0.5, 0.5)
+
+
+def test_normalisation_stats_reproduce_the_shipped_models_constants(mnist: Mnist) -> None:
+    # the notebook shows these numbers before training; they must be the ones training records
+    train_idx, _ = train_val_split(len(mnist.train_images))
+    mean, std = normalisation_stats(mnist.train_images[train_idx])
+    for name in ("mnist-mlp", "mnist-cnn"):
+        recorded = load_artifact(WEIGHTS / name / "1.npz").metadata["input"]
+        assert (recorded["mean"], recorded["std"]) == (mean, std)
