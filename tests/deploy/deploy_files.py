@@ -15,6 +15,7 @@ import posixpath
 import re
 import shlex
 import shutil
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 K8S_DIR = REPO_ROOT / "deploy" / "kubernetes"
 KUSTOMIZATION = K8S_DIR / "kustomization.yaml"
+PYPROJECT: dict[str, Any] = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+PROJECT_VERSION: str = PYPROJECT["project"]["version"]  # the image tag the files use
 ENV_PREFIX = "MNIST_"
 # Variables read by libraries, not by Settings, that the deployment files may set.
 LIBRARY_ENV = {"OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "MPLCONFIGDIR"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from service.registry import resolve
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
     ENV_PREFIX,
+    PROJECT_VERSION,
     REPO_ROOT,
     compose,
     compose_environment,
@@ -27,8 +27,6 @@ from tests.deploy.deploy_files import (
 )
 from training.data import default_data_dir
 from training.train import parse_args as train_args
-
-VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,7 @@ def test_api_builds_the_default_image_stage(services: dict[str, Any]) -> None:
     context = (COMPOSE_FILE.parent / api["build"]["context"]).resolve()
     assert (context / api["build"].get("dockerfile", "Dockerfile")).is_file()
     assert api["build"]["target"] == final_stage().name
-    assert api["image"] == f"mnist-serve:{VERSION}"
+    assert api["image"] == f"mnist-serve:{PROJECT_VERSION}"
     assert "profiles" not in api, "`docker compose up` must start the api"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from service.registry import resolve
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     LIBRARY_ENV,
+    PYPROJECT,
     REPO_ROOT,
     build_context,
     copy_destination,
@@ -24,8 +24,6 @@ from tests.deploy.deploy_files import (
     settings_env_names,
     stage_named,
 )
-
-PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
 
 def test_default_target_is_the_slim_runtime_stage() -> None:

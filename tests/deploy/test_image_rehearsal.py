@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.deploy.deploy_files import (
-    REPO_ROOT,
+    PYPROJECT,
     apply_copies,
     compose,
     compose_environment,
@@ -109,7 +108,7 @@ def installed(venv: Path) -> set[str]:
 
 def not_for_serving() -> set[str]:
     """The distributions the train and dev extras add (tqdm, matplotlib, pytest, ...)."""
-    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = PYPROJECT["project"]["optional-dependencies"]
     return {canonicalize_name(Requirement(r).name) for r in extras["train"] + extras["dev"]} - {"mnist-serve"}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import tomllib
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from tests.deploy.deploy_files import (
     ENV_PREFIX,
     K8S_DIR,
     LIBRARY_ENV,
+    PROJECT_VERSION,
     REPO_ROOT,
     final_stage,
     kustomization,
@@ -23,8 +23,6 @@ from tests.deploy.deploy_files import (
     served_get_paths,
     settings_env_names,
 )
-
-VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +50,7 @@ def test_every_manifest_is_in_the_kustomization() -> None:
 
 
 def test_image_is_this_version(objects: list[dict[str, Any]]) -> None:
-    assert container(objects)["image"] == f"mnist-serve:{VERSION}"
+    assert container(objects)["image"] == f"mnist-serve:{PROJECT_VERSION}"
 
 
 def test_config_map_feeds_valid_settings(objects: list[dict[str, Any]]) -> None:
