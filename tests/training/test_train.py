@@ -68,6 +68,7 @@ def test_nan_loss_stops_training_with_a_clear_error(mnist: Mnist) -> None:
         train(replace(QUICK, epochs=1), corrupt, progress=False, log=lambda _: None)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is what this test provokes
 def test_too_high_learning_rate_is_reported_by_the_cli(mnist: Mnist, tmp_path, capsys) -> None:
     data_dir = tmp_path / "mnist"
     code = main(["--arch", "mlp", "--epochs", "1", "--limit-train", "2000", "--optimizer", "sgd",
