@@ -109,10 +109,26 @@ class Health(BaseModel):
     model: ModelRef | None = Field(None, description="The loaded model (readiness only).")
 
 
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` substituted: its `#/$defs/...` references would not
+    resolve once embedded in the OpenAPI document."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        return [resolve(v) for v in node] if isinstance(node, list) else node
+
+    result: dict[str, Any] = resolve(schema)
+    return result
+
+
 def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` documenting a JSON body that the route reads itself."""
     return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": model.model_json_schema(), "example": example}}}}
+        "schema": inline_refs(model.model_json_schema()), "example": example}}}}
 
 
 BINARY = {"type": "string", "format": "binary"}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.deps import RawBody, current_model
-from service.api.schemas import example_digit
+from service.api.schemas import BINARY, example_digit, request_body
 from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
 from service.errors import APIError
 from service.inputs import SIDE
@@ -40,31 +40,14 @@ def served_model(request: Request, name: str, version: str | None = None) -> Loa
     return model
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON schema with its `$defs` substituted, to embed in the OpenAPI page."""
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        return [resolve(v) for v in node] if isinstance(node, list) else node
-
-    result: dict[str, Any] = resolve(schema)
-    return result
-
-
-INFER_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": _inline_refs(InferenceRequestBody.model_json_schema()), "example": {
-        "id": "example-1",
-        "inputs": [{"name": INPUT_NAME, "shape": [1, SIDE, SIDE], "datatype": "UINT8",
-                    "data": [example_digit()]}],
-        "outputs": [{"name": "digit"}, {"name": "probabilities"}]}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "description": (
-        "Binary tensor data extension: the JSON request, then each input with "
-        "parameters.binary_data_size as raw little-endian bytes; the Inference-Header-Content-Length "
-        "header gives the JSON's length.")}}}}
+INFER_BODY = request_body(InferenceRequestBody, {
+    "id": "example-1",
+    "inputs": [{"name": INPUT_NAME, "shape": [1, SIDE, SIDE], "datatype": "UINT8",
+                "data": [example_digit()]}],
+    "outputs": [{"name": "digit"}, {"name": "probabilities"}]})
+INFER_BODY["requestBody"]["content"]["application/octet-stream"] = {"schema": BINARY, "description": (
+    "Binary tensor data extension: the JSON request, then each input with parameters.binary_data_size "
+    "as raw little-endian bytes; the Inference-Header-Content-Length header gives the JSON's length.")}
 INFER_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": {}},
     "description": "JSON, or with binary outputs: JSON then raw tensor bytes (Inference-Header-Content-"
                    "Length gives the JSON's length)."}, **V2_ERRORS}
