@@ -30,17 +30,26 @@ def require_json(content_type: str | None) -> None:
         raise APIError(415, f"body must be application/json, got {media or 'no Content-Type'}")
 
 
+def load_json(body: bytes, what: str = "") -> Any:
+    """Decode JSON with orjson; 400 `malformed JSON{what}: ...` if it does not parse.
+
+    NaN and Infinity are not JSON, but they are numbers a client meant: they are let through (by
+    the json fallback) for the value checks to report. orjson refuses nesting deeper than 1024;
+    the fallback must refuse it too (RecursionError), not crash.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise APIError(400, f"malformed JSON{what}: {exc}") from None
+
+
 def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
     """The request body as a JSON object; 415 if it is not JSON, 400 if it does not parse."""
     require_json(content_type)
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:  # NaN/Infinity are not JSON, but they are numbers a client meant: a 422, not a 400
-            # (orjson refuses nesting deeper than 1024; so must this fallback, not crash)
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise APIError(400, f"malformed JSON: {exc}") from None
+    obj = load_json(body)
     if not isinstance(obj, dict):
         raise APIError(422, f"body must be a JSON object, got {type(obj).__name__}",
                        [{"loc": ["body"], "msg": "expected an object", "type": "object_type"}])

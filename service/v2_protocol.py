@@ -10,7 +10,6 @@ Every problem is an APIError (400, or 413/415 for the body itself) saying what a
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import APIError
-from service.inputs import PIXELS, SIDE, has_json_literals
+from service.inputs import PIXELS, SIDE, has_json_literals, load_json
 
 INPUT_NAME = "images"
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
@@ -109,13 +108,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 
 
 def _load_json(header: bytes) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(header)
-    except orjson.JSONDecodeError as exc:
-        try:  # NaN/Infinity are not JSON, but numbers a client meant: the value check reports them
-            obj = json.loads(header)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise _bad(f"malformed JSON in the inference request: {exc}") from None
+    obj = load_json(header, " in the inference request")
     if not isinstance(obj, dict):
         raise _bad(f"the inference request must be a JSON object, got {type(obj).__name__}")
     return obj
