@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.errors import APIError
+from service.inputs import SIDE
 
 FORMATS = ("PNG", "JPEG")
-SIDE = 28
 DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame
 CENTRE = 14.0  # where MNIST digits have their centre of mass (row and column; measured: 14.0 +- 0.3)
 WORKING_SIDE = 1024  # larger images are reduced to this first: plenty for a 20 px digit, bounded work
@@ -118,8 +118,9 @@ def ink(gray: np.ndarray, loc: list[Any]) -> np.ndarray:
 
 def mnist_frame(digit: np.ndarray) -> np.ndarray:
     """(28, 28) uint8: the ink's bounding box scaled to 20 px on its longer side, centred by mass."""
-    rows = np.flatnonzero((digit > INK_FLOOR * 255).any(axis=1))
-    cols = np.flatnonzero((digit > INK_FLOOR * 255).any(axis=0))
+    inked = digit > INK_FLOOR * 255
+    rows = np.flatnonzero(inked.any(axis=1))
+    cols = np.flatnonzero(inked.any(axis=0))
     crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
