@@ -182,8 +182,7 @@ _DIGITS = b"0123456789"
 # `[` or `,` and closes with `,` or `]`).
 NESTED_PUNCT = b"[" + b",".join([b"[" + b"," * (SIDE - 1) + b"]"] * SIDE) + b"]"
 FLAT_PUNCT = b"[" + b"," * (PIXELS - 1) + b"]"
-_OPENS = np.frombuffer(b"[,", np.uint8)
-_CLOSES = np.frombuffer(b",]", np.uint8)
+_COMMA, _OPEN, _CLOSE = b",[]"
 
 
 def integer_images(body: bytes, field: str) -> np.ndarray | None:
@@ -218,7 +217,8 @@ def integer_images(body: bytes, field: str) -> np.ndarray | None:
         return None
     # ...and each in such a gap: after `[` or `,`, before `,` or `]` (runs are maximal, so two
     # numbers never share a gap); then the count above means every such gap holds one.
-    if not (np.isin(a[starts - 1], _OPENS).all() and np.isin(a[ends + 1], _CLOSES).all()):
+    before, after = a[starts - 1], a[ends + 1]  # two comparisons: np.isin sorts, several times slower
+    if not (((before == _OPEN) | (before == _COMMA)).all() and ((after == _COMMA) | (after == _CLOSE)).all()):
         return None
     length = ends - starts + 1
     if length.max() > 3 or ((length > 1) & (d[starts] == 0)).any():  # >= 1000 or a leading zero
