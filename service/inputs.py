@@ -194,7 +194,8 @@ def integer_images(body: bytes, field: str) -> np.ndarray | None:
     valid JSON of the right shape by construction. Returns None for anything else (floats, mixed
     forms, other fields, bad input): the caller then takes the exact path, which parses with
     orjson and locates any error. For one image its NumPy passes cost more than orjson (~145 us
-    against ~100 us); for a batch it wins (256 MNIST images: ~8 ms against ~20 ms).
+    against ~100 us); for a batch it wins (256 MNIST images: 6-9 ms against 13-20 ms, see
+    benchmarks/bench_parsing.py).
     """
     compact = body.translate(None, _WHITESPACE)
     prefix = b'{"' + field.encode() + b'":'
