@@ -1,16 +1,34 @@
-"""Shared fixtures. MNIST comes from $MNIST_DATA_DIR: when it is set the data must load
-(tests fail, never skip); when it is unset and ./data/mnist is absent, MNIST tests skip."""
+"""Shared fixtures: the shipped weights, the example digit, MNIST. MNIST comes from
+$MNIST_DATA_DIR: when it is set the data must load (tests fail, never skip); when it is unset and
+./data/mnist is absent, MNIST tests skip."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from training.data import DATA_DIR_ENV, Mnist, load_mnist
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_DIR = REPO_ROOT / "weights"
+EXAMPLE_FILE = REPO_ROOT / "service" / "static" / "example_digit.json"
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    """The repo's shipped weights (`weights/<model>/<version>.npz`)."""
+    return WEIGHTS_DIR
+
+
+@pytest.fixture(scope="session")
+def example_digit() -> dict[str, Any]:
+    """{"label": 7, "pixels": 28 rows of 28 raw 0-255 ints}: a real MNIST test digit."""
+    data: dict[str, Any] = json.loads(EXAMPLE_FILE.read_text())
+    return data
 
 
 def mnist_dir() -> Path | None:

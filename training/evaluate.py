@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from service.artifact import Artifact, ArtifactError, load_artifact
+from neuralnet.artifact import Artifact, ArtifactError, load_artifact
+from neuralnet.inference import InferenceModel
+from neuralnet.losses import log_softmax
 from training.data import IdxError, Mnist, default_data_dir, load_mnist
-from training.losses import log_softmax
-from training.model import from_artifact
-from training.train import normalise
 
 MATCH_TOLERANCE_IMAGES = 1
 
@@ -58,9 +57,9 @@ def nan_to_none(values: np.ndarray) -> list[float | None]:
 
 
 def predict_logits(artifact: Artifact, images: np.ndarray) -> np.ndarray:
-    """Logits (N, 10) of an artifact's network for uint8 images (N, 28, 28), normalised as recorded."""
-    meta = artifact.metadata["input"]
-    return from_artifact(artifact).predict_logits(normalise(images, meta["mean"], meta["std"]))
+    """Logits (N, 10) of an artifact's network for uint8 images (N, 28, 28), normalised as recorded
+    (the same inference model the service runs)."""
+    return InferenceModel.from_artifact(artifact).logits(images)
 
 
 def score(labels: np.ndarray, logits: np.ndarray, num_classes: int = 10) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from service.artifact import load_artifact
+from neuralnet.artifact import load_artifact
 from training.data import Mnist
 from training.evaluate import predict_logits, recorded_difference, recorded_match, score
 

@@ -4,7 +4,7 @@ Mini-batch training: for each batch, augment (optional), normalise x = (pixels/2
 forward, softmax cross-entropy, backward, optimizer step with the scheduled learning rate.
 After each epoch the validation split is scored and the best-on-validation parameters kept;
 the test set is scored once, at the end, with those parameters. The result is written as a
-new artifact version (see service/artifact.py) with a report folder next to it.
+new artifact version (see neuralnet/artifact.py) with a report folder next to it.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from service.artifact import save_artifact
+from neuralnet.artifact import save_artifact
+from neuralnet.losses import one_hot, softmax_cross_entropy
+from neuralnet.network import Sequential
+from neuralnet.preprocess import INPUT_SHAPE, normalise
+from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
-from training.losses import one_hot, softmax_cross_entropy
-from training.model import INPUT_SHAPE, Sequential, build_cnn, build_mlp
 from training.optimizers import make_optimizer, make_schedule
 
 LABELS = [str(d) for d in range(10)]
@@ -67,12 +69,6 @@ def normalisation_stats(train_images: np.ndarray) -> tuple[float, float]:
     """(mean, std) of pixels / 255 over the training split: the constants `normalise` uses."""
     px = np.asarray(train_images).astype(np.float32) / 255.0
     return float(px.mean()), float(px.std())
-
-
-def normalise(pixels: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """uint8/float 0-255 pixels (N, 28, 28) -> normalised float32 NHWC (N, 28, 28, 1)."""
-    x = (np.asarray(pixels, np.float32) * np.float32(1 / 255) - np.float32(mean)) / np.float32(std)
-    return x.reshape(len(x), *INPUT_SHAPE)
 
 
 def evaluate(model: Sequential, x: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:

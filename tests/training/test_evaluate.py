@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.artifact_helpers import MEAN, STD
-from tests.artifact_helpers import tiny_artifact as make_tiny_artifact
+from neuralnet.network import Sequential
+from neuralnet.preprocess import normalise
+from testkit.artifacts import MEAN, STD, tiny_mlp
+from testkit.artifacts import tiny_artifact as make_tiny_artifact
 from tests.idx_helpers import write_idx
 from training.data import MNIST_FILES, Mnist
 from training.evaluate import confusion_matrix, evaluate_artifact, main, per_class_precision_recall
-from training.model import Sequential
-from training.train import normalise
 
 
 def test_confusion_matrix_known_answer() -> None:
@@ -65,7 +65,8 @@ def test_precision_recall_undefined_is_nan() -> None:
 
 
 def tiny_artifact(weights_dir: Path, test_accuracy: float = 0.5) -> tuple[Path, Sequential]:
-    return make_tiny_artifact(weights_dir, metrics={"test_accuracy": test_accuracy})
+    model = tiny_mlp()
+    return make_tiny_artifact(weights_dir, network=model, test_accuracy=test_accuracy), model
 
 
 def tiny_data(n_test: int = 120, n_train: int = 20) -> Mnist:

@@ -11,14 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.artifact_helpers import MEAN, STD
-from tests.artifact_helpers import tiny_artifact as make_tiny_artifact
+from neuralnet.network import Sequential
+from neuralnet.preprocess import normalise
+from testkit.artifacts import MEAN, STD, tiny_mlp
+from testkit.artifacts import tiny_artifact as make_tiny_artifact
 from training import report
 from training.data import Mnist
 from training.evaluate import confusion_matrix, per_class_precision_recall
-from training.model import Sequential
 from training.report import REPORT_FILES, choose_samples, write_report
-from training.train import LABELS, normalise
+from training.train import LABELS
 
 COMMAND = "mnist-train --arch mlp --epochs 2 --seed 0"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,9 +32,12 @@ EPOCHS = [
 
 
 def tiny_artifact(weights_dir: Path) -> tuple[Path, Sequential]:
-    return make_tiny_artifact(
-        weights_dir, metrics={"test_accuracy": 0.1, "val_accuracy": 0.55, "wall_time_seconds": 3.0},
+    model = tiny_mlp()
+    path = make_tiny_artifact(
+        weights_dir, network=model,
+        metrics={"test_accuracy": 0.1, "val_accuracy": 0.55, "wall_time_seconds": 3.0},
         training={"command": COMMAND}, training_wall_time_seconds=3.0)
+    return path, model
 
 
 def tiny_data(n_test: int = 150) -> Mnist:

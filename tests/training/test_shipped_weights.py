@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.artifact import list_versions, load_artifact
+from neuralnet.artifact import list_versions, load_artifact
+from neuralnet.network import Sequential
+from neuralnet.preprocess import normalise
 from training.data import Mnist
-from training.model import from_artifact
-from training.train import normalise
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 # The accuracy each shipped model must reach (the project's targets).
@@ -26,7 +26,7 @@ def test_shipped_model_exists_with_version_1(name: str) -> None:
 def test_shipped_model_matches_its_recorded_test_accuracy(name: str, mnist: Mnist) -> None:
     artifact = load_artifact(WEIGHTS / name / "1.npz")
     meta = artifact.metadata
-    model = from_artifact(artifact)
+    model = Sequential.from_artifact(artifact)
     x = normalise(mnist.test_images, meta["input"]["mean"], meta["input"]["std"])
     accuracy = float((model.predict_logits(x).argmax(axis=1) == mnist.test_labels).mean())
     # Re-scoring must reproduce the recorded figure (to within one image of float noise).

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.artifact import list_versions, load_artifact
+from neuralnet.artifact import list_versions, load_artifact
+from neuralnet.losses import one_hot, softmax_cross_entropy
+from neuralnet.preprocess import normalise
+from training.architectures import build_cnn, build_mlp
 from training.data import Mnist, train_val_split
-from training.losses import one_hot, softmax_cross_entropy
-from training.model import build_cnn, build_mlp
 from training.optimizers import Adam
-from training.train import TrainConfig, TrainingDiverged, main, normalisation_stats, normalise, train
+from training.train import TrainConfig, TrainingDiverged, main, normalisation_stats, train
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 QUICK = TrainConfig(arch="mlp", epochs=3, limit_train=5000, augment=False, seed=1)

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.artifact import load_artifact, save_artifact
-from training.gradcheck import numerical_gradient, relative_error
-from training.layers import (
+from neuralnet.artifact import load_artifact, save_artifact
+from neuralnet.gradcheck import numerical_gradient, relative_error
+from neuralnet.layers import (
+    ARTIFACT_LAYERS,
     BatchNorm,
     Conv2D,
     Dense,
@@ -20,7 +21,7 @@ from training.layers import (
     MaxPool2D,
     ReLU,
 )
-from training.model import Sequential, from_artifact
+from neuralnet.network import Sequential
 
 TOL = 1e-6
 
@@ -32,15 +33,15 @@ def check_layer(layer: Layer, x: np.ndarray, seed: int = 0, before: Callable[[],
     x = x.astype(np.float64)
     prep = before or (lambda: None)
     prep()
-    y = layer.forward(x)
+    y = layer.forward(x, training=True)
     R = np.random.default_rng(seed + 1000).standard_normal(y.shape)
 
     def loss() -> float:
         prep()
-        return float(np.sum(layer.forward(x) * R))
+        return float(np.sum(layer.forward(x, training=True) * R))
 
     prep()
-    layer.forward(x)
+    layer.forward(x, training=True, keep=True)
     dx = layer.backward(R)
     analytic = {k: np.array(v, copy=True) for k, v in layer.grads.items()}
     errors: dict[str, float] = {}
@@ -84,7 +85,7 @@ def test_dropout_gradients_with_fixed_mask() -> None:
     # dx is exactly g * scale, where scale is 0 or 1/(1-p)
     x = rng.standard_normal((50, 40))
     reseed()
-    y = layer.forward(x)
+    y = layer.forward(x, training=True, keep=True)
     g = rng.standard_normal(x.shape)
     dx = layer.backward(g)
     kept = y != 0
@@ -95,9 +96,8 @@ def test_dropout_gradients_with_fixed_mask() -> None:
 
 def test_dropout_is_identity_in_eval_mode() -> None:
     layer = Dropout(0.5, np.random.default_rng(0))
-    layer.training = False
     x = np.random.default_rng(1).standard_normal((3, 5))
-    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer.forward(x, training=False, keep=True), x)
     g = np.ones_like(x)
     np.testing.assert_array_equal(layer.backward(g), g)
 
@@ -145,7 +145,7 @@ def test_conv2d_skips_input_grad_when_not_needed(stride: int) -> None:
     errors = check_layer(layer, rng.standard_normal((2, 5, 5, 2)), check_dx=False)
     assert set(errors) == {"W", "b"}
     x = rng.standard_normal((2, 5, 5, 2))
-    y = layer.forward(x)
+    y = layer.forward(x, keep=True)
     dx = layer.backward(np.ones_like(y))
     assert dx.size == 0
 
@@ -209,7 +209,7 @@ def test_maxpool_odd_size_gives_no_gradient_to_dropped_border() -> None:
     rng = np.random.default_rng(10)
     x = distinct_values(rng, (2, 5, 5, 2))
     layer = MaxPool2D(2)
-    y = layer.forward(x)
+    y = layer.forward(x, keep=True)
     assert y.shape == (2, 2, 2, 2)
     dx = layer.backward(np.ones_like(y))
     assert np.all(dx[:, 4, :, :] == 0) and np.all(dx[:, :, 4, :] == 0)
@@ -238,7 +238,7 @@ def test_maxpool_forward_matches_reference(size: int, pool: int) -> None:
 def test_maxpool_tie_routes_gradient_once() -> None:
     layer = MaxPool2D(2)
     x = np.ones((1, 2, 2, 1))
-    layer.forward(x)
+    layer.forward(x, keep=True)
     dx = layer.backward(np.full((1, 1, 1, 1), 3.0))
     assert dx.sum() == 3.0
     assert np.count_nonzero(dx) == 1
@@ -270,7 +270,7 @@ def test_batchnorm_training_output_is_normalised_and_updates_running_stats() -> 
     rng = np.random.default_rng(14)
     layer = BatchNorm(3, momentum=0.9)
     x = rng.standard_normal((4, 5, 5, 3)) * np.array([1.0, 2.0, 3.0]) + np.array([5.0, -1.0, 0.5])
-    y = layer.forward(x)
+    y = layer.forward(x, training=True)
     np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-6)
     np.testing.assert_allclose(y.var(axis=(0, 1, 2)), 1.0, rtol=1e-3)
     np.testing.assert_allclose(layer.running_mean, 0.1 * x.mean(axis=(0, 1, 2)), rtol=1e-5)
@@ -284,9 +284,8 @@ def test_batchnorm_eval_mode_uses_running_statistics() -> None:
     layer.params["beta"] = np.array([0.1, -0.3, 0.0], np.float32)
     layer.running_mean = np.array([1.0, -2.0, 0.5], np.float32)
     layer.running_var = np.array([4.0, 0.25, 1.0], np.float32)
-    layer.training = False
     x = rng.standard_normal((2, 3, 3, 3))
-    y = layer.forward(x)
+    y = layer.forward(x, training=False)
     expected = (layer.params["gamma"] * (x - layer.running_mean) / np.sqrt(layer.running_var + 1e-5)
                 + layer.params["beta"])
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
@@ -369,10 +368,39 @@ def test_export_folds_batchnorm_and_round_trips_through_artifact(tmp_path: Path)
     meta = {"model_name": "tiny-cnn", "architecture": arch, "input": {"shape": [8, 8, 1]},
             "labels": list(range(10))}
     path = save_artifact(tmp_path, meta, arrays)
-    rebuilt = from_artifact(load_artifact(path))
+    rebuilt = Sequential.from_artifact(load_artifact(path))
 
     x = rng.standard_normal((5, 8, 8, 1)).astype(np.float32)
     expected = model.forward(x, training=False)
     got = rebuilt.forward(x, training=False)
     assert got.shape == expected.shape == (5, 10)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the layer table
+
+def test_every_artifact_layer_type_round_trips_through_its_spec() -> None:
+    rng = np.random.default_rng(20)
+    examples = [Conv2D(2, 3, 3, rng, stride=2, padding=1), Dense(4, 5, rng), ReLU(), MaxPool2D(3), Flatten(),
+                Dropout(0.25, rng)]
+    assert {type(layer) for layer in examples} == set(ARTIFACT_LAYERS.values())
+    for layer in examples:
+        spec = layer.spec()
+        rebuilt = ARTIFACT_LAYERS[spec["type"]].from_spec(spec)
+        assert type(rebuilt) is type(layer)
+        assert rebuilt.spec() == spec
+        shapes = {k: v.shape for k, v in layer.params.items()}
+        assert {k: v.shape for k, v in rebuilt.params.items()} == shapes
+        assert type(layer).param_shapes(spec) == shapes
+    assert "batchnorm" not in ARTIFACT_LAYERS  # folded away at export, never in an artifact
+
+
+@pytest.mark.parametrize("layer", [Dense(3, 2), ReLU(), Flatten(), MaxPool2D(2), Conv2D(1, 2, 3)],
+                         ids=lambda layer: layer.kind)
+def test_inference_forward_keeps_nothing_for_backward(layer: Layer) -> None:
+    x = np.random.default_rng(21).standard_normal((2, 3) if isinstance(layer, Dense) else (2, 4, 4, 1))
+    y = layer.forward(x)
+    with pytest.raises(RuntimeError, match="keep=True"):
+        layer.backward(np.ones_like(y))
+    layer.forward(x, keep=True)
+    assert layer.backward(np.ones_like(y)).shape == x.shape

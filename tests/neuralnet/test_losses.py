@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.gradcheck import numerical_gradient, relative_error
-from training.losses import log_softmax, one_hot, softmax, softmax_cross_entropy
+from neuralnet.gradcheck import numerical_gradient, relative_error
+from neuralnet.losses import log_softmax, one_hot, softmax, softmax_cross_entropy
 
 
 @pytest.mark.parametrize("soft", [False, True])

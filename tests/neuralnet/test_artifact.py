@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.artifact import (
+from neuralnet.artifact import (
     FORMAT_VERSION,
     METADATA_KEY,
     ArtifactError,
     list_versions,
     load_artifact,
+    read_metadata,
     save_artifact,
 )
 
@@ -299,6 +301,18 @@ def test_load_layer_spec_missing_field(tmp_path: Path) -> None:
     assert_rejected(path, "out_features")
 
 
+@pytest.mark.parametrize(("layer", "field", "value"), [
+    (4, "in_features", "three"), (3, "rate", None)], ids=["bad value", "dropout without a rate"])
+def test_load_layer_spec_bad_or_missing_field_is_an_artifact_error(tmp_path: Path, layer: int, field: str,
+                                                                   value: Any) -> None:
+    meta = valid_meta()
+    if value is None:
+        del meta["architecture"][layer][field]
+    else:
+        meta["architecture"][layer][field] = value
+    assert_rejected(write_raw_npz(tmp_path / "1.npz", meta, arrays()), f"layer {layer}")
+
+
 def test_load_integer_weights(tmp_path: Path) -> None:
     arrs = arrays()
     arrs["layers.1.b"] = np.zeros(3, np.int32)
@@ -318,3 +332,30 @@ def test_load_bad_metadata(tmp_path: Path) -> None:
     meta = valid_meta()
     del meta["labels"]
     assert_rejected(write_raw_npz(tmp_path / "no-labels.npz", meta, arrays()), "labels")
+
+
+def test_loaded_artifact_carries_the_sha256_of_its_file(tmp_path: Path) -> None:
+    path = save_artifact(tmp_path, metadata(), arrays())
+    assert load_artifact(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_read_metadata_reads_no_arrays(tmp_path: Path) -> None:
+    """Metadata is readable from a file whose arrays are wrong, which load_artifact refuses."""
+    meta = valid_meta(metrics={"test_accuracy": 0.97})
+    arrs = arrays()
+    arrs["layers.1.W"] = np.zeros((9, 9), np.float32)
+    path = write_raw_npz(tmp_path / "1.npz", meta, arrs)
+    assert read_metadata(path) == meta
+    assert_rejected(path, "layers.1.W")
+    assert read_metadata(save_artifact(tmp_path, metadata(), arrays()))["model_name"] == NAME
+
+
+def test_read_metadata_rejects_what_load_rejects_about_metadata(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="no such file"):
+        read_metadata(tmp_path / "9.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ArtifactError, match=r"not a valid \.npz"):
+        read_metadata(tmp_path / "text.npz")
+    np.savez(tmp_path / "bare.npz", **arrays())
+    with pytest.raises(ArtifactError, match=METADATA_KEY):
+        read_metadata(tmp_path / "bare.npz")

@@ -1,24 +1,25 @@
-"""The service's forward-only runtime computes what training's network computes."""
+"""The inference model: the artifact's network as the service runs it (float32, chunked, no state
+kept between calls), checked against a float64 run, a loop-by-loop reading of the format spec, the
+recorded accuracy, and numerical input gradients."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from service.artifact import Artifact, load_artifact, save_artifact
-from service.runtime import InferenceModel
+from neuralnet.artifact import Artifact, load_artifact
+from neuralnet.gradcheck import numerical_gradient, relative_error
+from neuralnet.inference import InferenceModel
+from neuralnet.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from neuralnet.network import Sequential
+from testkit.artifacts import tiny_artifact as write_artifact
+from training.architectures import build_cnn
 from training.data import Mnist
-from training.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
-from training.model import Sequential, build_cnn, from_artifact
-from training.train import normalise
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -27,27 +28,15 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def runtime_proba(model: InferenceModel, images: np.ndarray) -> np.ndarray:
-    flat = images.reshape(len(images), 784).astype(np.float32)  # what service.inputs hands over
-    return model.predict_proba(flat)  # all at once: the runtime chunks large batches itself
-
-
-def training_proba(artifact: Artifact, images: np.ndarray) -> np.ndarray:
-    spec = artifact.metadata["input"]
-    x = normalise(images, spec["mean"], spec["std"])
-    return softmax(from_artifact(artifact).predict_logits(x))
-
-
 @pytest.mark.mnist
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist-mlp", "mnist-cnn"])
-def test_runtime_matches_training_forward_on_all_test_images(weights_dir: Path, mnist: Mnist,
-                                                             name: str) -> None:
+def test_float32_model_matches_float64_and_recorded_accuracy_on_all_test_images(
+        weights_dir: Path, mnist: Mnist, name: str) -> None:
     artifact = load_artifact(weights_dir / name / "1.npz")
-    images = mnist.test_images
-    assert len(images) == 10_000
-    got = runtime_proba(InferenceModel.from_artifact(artifact), images)
-    want = training_proba(artifact, images)
+    flat = mnist.test_images.reshape(10_000, 784).astype(np.float32)  # what the codecs hand over
+    got = InferenceModel.from_artifact(artifact).predict_proba(flat)  # all at once: it chunks itself
+    want = softmax(InferenceModel.from_artifact(artifact, dtype=np.float64).logits(flat))
     assert got.dtype == np.float32
     assert got.shape == (10_000, 10)
     mismatched = np.flatnonzero(got.argmax(axis=1) != want.argmax(axis=1))
@@ -59,7 +48,7 @@ def test_runtime_matches_training_forward_on_all_test_images(weights_dir: Path, 
 
 
 @pytest.mark.parametrize("name", ["mnist-mlp", "mnist-cnn"])
-def test_runtime_output_is_float32_probabilities(weights_dir: Path, name: str,
+def test_output_is_float32_probabilities(weights_dir: Path, name: str,
                                                  example_digit: dict[str, Any]) -> None:
     model = InferenceModel.from_artifact(load_artifact(weights_dir / name / "1.npz"))
     pixels = np.array([example_digit["pixels"], np.zeros((28, 28))], np.float32).reshape(2, 784)
@@ -110,10 +99,7 @@ def tiny_artifact(tmp_path: Path, network: Sequential, name: str) -> Artifact:
     for layer in network.layers:  # non-zero biases, so a wrong bias shape or order shows
         if "b" in layer.params:
             layer.params["b"] = rng.normal(0, 0.5, layer.params["b"].shape).astype(np.float32)
-    architecture, arrays = network.export()
-    meta = {"model_name": name, "architecture": architecture, "labels": [str(d) for d in range(10)],
-            "input": {"shape": [28, 28, 1], "scale": 1 / 255, "mean": 0.2, "std": 0.4}}
-    return load_artifact(save_artifact(tmp_path, meta, arrays))
+    return load_artifact(write_artifact(tmp_path, name, network=network))
 
 
 def odd_cnn(rng: np.random.Generator) -> Sequential:
@@ -124,7 +110,7 @@ def odd_cnn(rng: np.random.Generator) -> Sequential:
 
 @pytest.mark.parametrize("build", [odd_cnn, lambda rng: build_cnn(rng, blocks=((4,), (6, 6)), hidden=12)],
                          ids=["stride-pad-odd-pool", "shipped-shape-cnn"])
-def test_runtime_follows_the_format_spec_for_conv_and_pool(tmp_path: Path, build: Any) -> None:
+def test_model_follows_the_format_spec_for_conv_and_pool(tmp_path: Path, build: Any) -> None:
     artifact = tiny_artifact(tmp_path, build(np.random.default_rng(0)), "tiny")
     images = np.random.default_rng(2).integers(0, 256, (5, 28, 28)).astype(np.float32)
     got = InferenceModel.from_artifact(artifact).predict_proba(images.reshape(5, 784))
@@ -132,15 +118,6 @@ def test_runtime_follows_the_format_spec_for_conv_and_pool(tmp_path: Path, build
     assert got.dtype == np.float32
     assert np.abs(got - want).max() <= 1e-5
     assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
-
-
-def test_service_never_imports_training() -> None:
-    code = ("import sys, service.main, service.cli, service.runtime, service.registry; "
-            "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')); "
-            "assert not bad, bad")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
 
 
 def test_large_cnn_batch_runs_in_bounded_memory(weights_dir: Path) -> None:
@@ -159,3 +136,72 @@ def test_large_cnn_batch_runs_in_bounded_memory(weights_dir: Path) -> None:
     assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     singles = np.concatenate([model.predict_proba(pixels[i:i + 1]) for i in (0, 63, 64, 1023)])
     np.testing.assert_allclose(proba[[0, 63, 64, 1023]], singles, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- input gradients
+
+def small_mlp(rng: np.random.Generator) -> Sequential:
+    return Sequential([Flatten(), Dense(784, 12, rng), ReLU(), Dropout(0.5, rng), Dense(12, 10, rng)])
+
+
+@pytest.mark.parametrize("build", [small_mlp, odd_cnn], ids=["mlp", "cnn"])
+def test_logit_gradient_matches_central_differences(tmp_path: Path, build: Any) -> None:
+    model = InferenceModel.from_artifact(tiny_artifact(tmp_path, build(np.random.default_rng(3)), "grad"),
+                                         dtype=np.float64)
+    rng = np.random.default_rng(4)
+    pixels = rng.uniform(0, 255, (3, 784))
+    classes = np.array([2, 7, 0])
+    logits, grad = model.logit_gradient(pixels, classes)
+    assert grad.shape == pixels.shape
+    np.testing.assert_allclose(logits, model.logits(pixels), rtol=1e-12)
+
+    def chosen_logits() -> float:
+        return float(model.logits(pixels)[np.arange(3), classes].sum())
+
+    indices = rng.choice(pixels.size, 40, replace=False)
+    numeric = numerical_gradient(chosen_logits, pixels, indices=indices, eps=1e-4)
+    assert relative_error(grad.reshape(-1)[indices], numeric) < 1e-6
+
+
+def test_loss_gradient_matches_central_differences(tmp_path: Path) -> None:
+    model = InferenceModel.from_artifact(tiny_artifact(tmp_path, odd_cnn(np.random.default_rng(5)), "loss"),
+                                         dtype=np.float64)
+    rng = np.random.default_rng(6)
+    pixels = rng.uniform(0, 255, (2, 28, 28))
+    labels = np.array([3, 9])
+    losses, grad = model.loss_gradient(pixels, labels)
+    assert grad.shape == pixels.shape
+    want = -np.log(softmax(model.logits(pixels))[np.arange(2), labels])
+    np.testing.assert_allclose(losses, want, rtol=1e-10)
+
+    def total_loss() -> float:
+        return float(model.loss_gradient(pixels, labels)[0].sum())
+
+    indices = rng.choice(pixels.size, 40, replace=False)
+    numeric = numerical_gradient(total_loss, pixels, indices=indices, eps=1e-4)
+    assert relative_error(grad.reshape(-1)[indices], numeric) < 1e-6
+
+
+def test_gradients_share_the_served_model_safely(weights_dir: Path) -> None:
+    """Concurrent gradients and predictions on one model give what each gives alone, and leave the
+    shared layers holding no activations; chunk edges (63/64) answer as single images do."""
+    model = InferenceModel.from_artifact(load_artifact(weights_dir / "mnist-cnn" / "1.npz"))
+    pixels = np.random.default_rng(7).integers(0, 256, (70, 784)).astype(np.float32)
+    classes = model.predict_proba(pixels).argmax(axis=1)
+    _, together = model.logit_gradient(pixels, classes)
+    singles = {i: model.logit_gradient(pixels[i:i + 1], classes[i:i + 1])[1][0] for i in (0, 63, 64, 69)}
+    for i, alone in singles.items():
+        np.testing.assert_allclose(together[i], alone, rtol=1e-4, atol=1e-6)
+
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(model.logit_gradient, pixels[i:i + 1], classes[i:i + 1]) for i in range(8)]
+        jobs += [pool.submit(model.predict_proba, pixels) for _ in range(2)]
+        results = [job.result() for job in jobs]
+    for i in range(8):
+        np.testing.assert_allclose(results[i][1][0], together[i], rtol=1e-4, atol=1e-6)
+    for proba in results[8:]:
+        np.testing.assert_array_equal(proba, model.predict_proba(pixels))
+    for layer in model.network.layers:
+        assert all(getattr(layer, name, None) is None for name in ("x", "mask", "cols", "out", "shape"))
+    with pytest.raises(RuntimeError, match="keep=True"):
+        model.network.layers[-1].backward(np.ones((1, 10), np.float32))

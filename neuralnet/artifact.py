@@ -4,12 +4,15 @@ An artifact is one immutable `.npz` file, `<weights_dir>/<model-name>/<version>.
 - `__metadata__`: UTF-8 JSON bytes as a uint8 array (so no pickle is ever needed), and
 - one float32 array per parameter, named `layers.<index>.<param>` (e.g. `layers.1.W`).
 
-See docs/artifact-format.md for the full specification. Both sides use this module; it must
-import nothing but the standard library and NumPy.
+See docs/artifact-format.md for the full specification. Which layer types exist, and the
+parameter shapes each implies, come from the layer table (`neuralnet.layers.ARTIFACT_LAYERS`).
+`read_metadata` reads the metadata alone, without the arrays.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
@@ -21,24 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from neuralnet.layers import ARTIFACT_LAYERS
+
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = frozenset({1})
 METADATA_KEY = "__metadata__"
 VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.npz$")
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-
-# Parameter shapes each layer type must carry, from its architecture entry.
-LAYER_PARAMS = {
-    "dense": lambda s: {"W": (s["in_features"], s["out_features"]), "b": (s["out_features"],)},
-    "conv2d": lambda s: {
-        "W": (s["kernel_size"], s["kernel_size"], s["in_channels"], s["out_channels"]),
-        "b": (s["out_channels"],),
-    },
-    "relu": lambda s: {},
-    "maxpool2d": lambda s: {},
-    "flatten": lambda s: {},
-    "dropout": lambda s: {},
-}
 
 
 class ArtifactError(ValueError):
@@ -47,11 +39,13 @@ class ArtifactError(ValueError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """A loaded artifact: its path, metadata and parameter arrays (`layers.<i>.<name>`)."""
+    """A loaded artifact: its path, metadata, parameter arrays (`layers.<i>.<name>`) and the
+    SHA-256 of the file's bytes (read once, for both)."""
 
     path: Path
     metadata: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    sha256: str = ""
 
     @property
     def name(self) -> str:
@@ -74,13 +68,17 @@ def expected_shapes(architecture: list[dict[str, Any]]) -> dict[str, tuple[int, 
     """Map of every parameter key the architecture needs to its shape."""
     shapes: dict[str, tuple[int, ...]] = {}
     for i, spec in enumerate(architecture):
-        kind = spec.get("type")
-        if kind not in LAYER_PARAMS:
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        layer = ARTIFACT_LAYERS.get(kind) if isinstance(kind, str) else None
+        if layer is None:
             raise ArtifactError(f"layer {i}: unknown layer type {kind!r}")
+        missing = [name for name in layer.fields if name not in spec]
+        if missing:
+            raise ArtifactError(f"layer {i} ({kind}): missing field {missing[0]!r}")
         try:
-            params = LAYER_PARAMS[kind](spec)
-        except KeyError as exc:
-            raise ArtifactError(f"layer {i} ({kind}): missing field {exc.args[0]!r}") from None
+            params = layer.param_shapes(spec)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(f"layer {i} ({kind}): bad field value ({exc})") from None
         for pname, shape in params.items():
             shapes[param_key(i, pname)] = tuple(int(d) for d in shape)
     return shapes
@@ -113,24 +111,29 @@ def validate(metadata: dict[str, Any], arrays: dict[str, np.ndarray], where: str
             raise ArtifactError(f"{where}: {key} has dtype {arrays[key].dtype}, expected float")
 
 
-def load_artifact(path: str | os.PathLike[str]) -> Artifact:
-    """Read and check an artifact; never unpickles. Raises ArtifactError naming the file."""
-    path = Path(path)
+def _check_zip(path: Path) -> None:
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
             raise ArtifactError(f"{path}: not a valid .npz file (not a zip archive)")
+
+
+def _read_npz(path: Path, source: str | io.BytesIO, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    """The entries `keys` (all with None) of an .npz; never unpickles."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        with np.load(source, allow_pickle=False) as npz:
+            wanted = npz.files if keys is None else [k for k in keys if k in npz.files]
+            return {key: npz[key] for key in wanted}
     except ValueError as exc:  # numpy refuses object (pickled) arrays with ValueError
         if "Object arrays" in str(exc):
             raise ArtifactError(f"{path}: contains pickled objects, refused") from None
         raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
-    raw_meta = arrays.pop(METADATA_KEY, None)
+
+
+def _decode_metadata(raw_meta: np.ndarray | None, path: Path) -> dict[str, Any]:
     if raw_meta is None or raw_meta.dtype != np.uint8:
         raise ArtifactError(f"{path}: no {METADATA_KEY} entry (uint8 JSON bytes)")
     try:
@@ -139,8 +142,28 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
         raise ArtifactError(f"{path}: metadata is not valid JSON ({exc})") from None
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{path}: metadata is not a JSON object")
+    return metadata
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An artifact's metadata alone: the parameter arrays are neither read nor checked."""
+    path = Path(path)
+    _check_zip(path)
+    return _decode_metadata(_read_npz(path, str(path), (METADATA_KEY,)).get(METADATA_KEY), path)
+
+
+def load_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Read and check an artifact; never unpickles. Raises ArtifactError naming the file.
+
+    The file is read once: its bytes give both the arrays and the SHA-256.
+    """
+    path = Path(path)
+    _check_zip(path)
+    data = path.read_bytes()
+    arrays = _read_npz(path, io.BytesIO(data), None)
+    metadata = _decode_metadata(arrays.pop(METADATA_KEY, None), path)
     validate(metadata, arrays, str(path))
-    return Artifact(path=path, metadata=metadata, arrays=arrays)
+    return Artifact(path=path, metadata=metadata, arrays=arrays, sha256=hashlib.sha256(data).hexdigest())
 
 
 def list_versions(model_dir: str | os.PathLike[str]) -> list[int]:

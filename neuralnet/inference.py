@@ -1,0 +1,134 @@
+"""An artifact's network, ready to serve: raw pixels in, class probabilities out, and the gradient
+of a chosen logit (or of the loss) with respect to the input pixels for explanations.
+
+    x = (pixels * scale - mean) / std                 (N, 28, 28, 1), NHWC, float32
+    logits = network(x);   probabilities = softmax(logits)
+    d logit_c / d pixels = (d logit_c / d x) * scale / std       (the backward pass, then the input map)
+
+Built from the same layer classes as training (`Sequential.from_artifact`): weights converted once,
+at load, to contiguous arrays; a prediction stores nothing on the layers, so concurrent requests
+can share one model. A gradient runs on per-call copies of the layers (sharing the weights), so
+it is safe to compute concurrently too.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neuralnet.artifact import Artifact
+from neuralnet.layers import Conv2D
+from neuralnet.losses import log_softmax, softmax
+from neuralnet.network import Sequential
+from neuralnet.preprocess import INPUT_SHAPE, PIXEL_SCALE, normalise
+
+# Images per forward pass of a network with conv layers (larger batches run in chunks): an im2col
+# copy is ~0.5 MB per image, so 1024 at once would hold ~0.6 GB; 64 at a time is also the fastest
+# here (the buffers stay in cache). Dense networks need a few KB per image and are not chunked.
+CONV_CHUNK_IMAGES = 64
+
+# dL/dlogits for a chunk of logits and the slice of the batch it covers
+Seed = Callable[[np.ndarray, slice], np.ndarray]
+
+
+@dataclass(frozen=True)
+class InferenceModel:
+    """`predict_proba(pixels)` -> (N, 10); `logit_gradient` / `loss_gradient` for explanations."""
+
+    name: str
+    version: int
+    labels: tuple[str, ...]
+    network: Sequential
+    scale: float
+    mean: float
+    std: float
+    input_shape: tuple[int, ...]
+    chunk_images: int | None  # None: the whole batch in one pass
+    dtype: Any = np.float32
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, dtype: Any = np.float32) -> InferenceModel:
+        """`dtype` float64 is for gradient checks; serving uses float32."""
+        network = Sequential.from_artifact(artifact, dtype=dtype)
+        spec_in = artifact.metadata["input"]
+        return cls(
+            name=artifact.name,
+            version=artifact.version,
+            labels=tuple(artifact.metadata["labels"]),
+            network=network,
+            scale=float(spec_in.get("scale", PIXEL_SCALE)),
+            mean=float(spec_in["mean"]),
+            std=float(spec_in["std"]),
+            input_shape=tuple(int(d) for d in spec_in.get("shape", INPUT_SHAPE)),
+            chunk_images=CONV_CHUNK_IMAGES if any(isinstance(layer, Conv2D) for layer in network.layers)
+            else None,
+            dtype=dtype,
+        )
+
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
+        """Raw 0-255 pixels (N, 28, 28) or (N, 784) -> the network's normalised NHWC input."""
+        return normalise(pixels, self.mean, self.std, self.scale, self.input_shape, self.dtype)
+
+    def _chunks(self, n: int) -> list[slice]:
+        size = self.chunk_images or max(n, 1)
+        return [slice(i, i + size) for i in range(0, n, size)]
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """Logits (N, classes), at most `chunk_images` images per forward pass."""
+        if self.chunk_images and len(pixels) > self.chunk_images:
+            return np.concatenate([self.logits(pixels[part]) for part in self._chunks(len(pixels))])
+        return self.network.forward(self.preprocess(pixels))
+
+    def predict_proba(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes), rows summing to 1."""
+        return softmax(self.logits(pixels))
+
+    def logit_gradient(self, pixels: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits (N, K), d logits[n, classes[n]] / d pixels[n]) with the gradient shaped as `pixels`."""
+        classes = np.asarray(classes, dtype=np.int64)
+
+        def seed(z: np.ndarray, part: slice) -> np.ndarray:
+            g = np.zeros_like(z)
+            g[np.arange(len(z)), classes[part]] = 1
+            return g
+
+        return self._input_gradient(pixels, seed)
+
+    def loss_gradient(self, pixels: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-image cross-entropy (N,), its gradient with respect to each image's pixels)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        losses = np.empty(len(pixels), np.float64)
+
+        def seed(z: np.ndarray, part: slice) -> np.ndarray:
+            rows = np.arange(len(z))
+            losses[part] = -log_softmax(z)[rows, labels[part]]
+            g = softmax(z)
+            g[rows, labels[part]] -= 1  # d(-log p_label)/dz = p - onehot(label)
+            return g
+
+        _, grads = self._input_gradient(pixels, seed)
+        return losses, grads
+
+    def _input_gradient(self, pixels: np.ndarray, seed: Seed) -> tuple[np.ndarray, np.ndarray]:
+        """Forward with kept activations on per-call layer copies, then backward from `seed(z, part)`."""
+        pixels = np.asarray(pixels)
+        out_logits: list[np.ndarray] = []
+        out_grads: list[np.ndarray] = []
+        for part in self._chunks(len(pixels)):
+            layers = [copy.copy(layer) for layer in self.network.layers]  # own caches, shared weights
+            for layer in layers:
+                if isinstance(layer, Conv2D):
+                    layer.needs_input_grad = True
+            x = self.preprocess(pixels[part])
+            for layer in layers:
+                x = layer.forward(x, keep=True)
+            g = seed(x, part)
+            for layer in reversed(layers):
+                g = layer.backward(g, params=False)
+            out_logits.append(x)
+            out_grads.append((g * (self.scale / self.std)).reshape(pixels[part].shape))
+        return np.concatenate(out_logits), np.concatenate(out_grads)

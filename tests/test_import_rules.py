@@ -1,0 +1,61 @@
+"""The import rules of docs/architecture.md, read from every module's imports (including ones
+inside functions): the core stands alone on NumPy and the standard library; training and the
+service both stand on it and never on each other."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_packages(package: str) -> dict[str, set[str]]:
+    """Module path -> top-level names it imports, for every .py file of `package`."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO_ROOT / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(REPO_ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("service", {"training"}),
+    ("training", {"service"}),
+    ("neuralnet", {"service", "training"}),
+])
+def test_packages_do_not_import_what_they_must_not(package: str, forbidden: set[str]) -> None:
+    modules = imported_packages(package)
+    assert modules, f"no modules found in {package}/"
+    bad = {module: sorted(names & forbidden) for module, names in modules.items() if names & forbidden}
+    assert not bad, f"{package}/ imports {sorted(forbidden)}: {bad}"
+
+
+def test_core_needs_only_numpy_and_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"numpy", "neuralnet", "__future__"}
+    bad = {module: sorted(names - allowed) for module, names in imported_packages("neuralnet").items()
+           if names - allowed}
+    assert not bad, f"neuralnet/ imports outside NumPy and the standard library: {bad}"
+
+
+def test_training_and_service_both_stand_on_the_core() -> None:
+    for package in ("training", "service"):
+        users = [m for m, names in imported_packages(package).items() if "neuralnet" in names]
+        assert users, f"{package}/ does not import the core"
+
+
+def test_import_checker_sees_a_forbidden_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a function-level `from training...` import in a service module is found."""
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "x.py").write_text("def f():\n    from training.data import load_mnist\n")
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
+    with pytest.raises(AssertionError, match="training"):
+        test_packages_do_not_import_what_they_must_not("service", {"training"})
