@@ -6,6 +6,7 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS builder
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY neuralnet/ neuralnet/
 COPY service/ service/
 COPY training/ training/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
