@@ -36,7 +36,7 @@ from service.artifact import load_artifact  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.registry import resolve  # noqa: E402
 from service.runtime import InferenceModel  # noqa: E402
-from tests.server_process import running_server  # noqa: E402
+from testkit.server import running_server  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
 FORWARD_SIZES = (1, 16, 64, 256, 1024)

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.routes.page import PAGE_FILES, STATIC_DIR
-from tests.server_process import REPO_ROOT
+from testkit.server import REPO_ROOT
 from tests.service.test_api_errors import assert_error
 
 

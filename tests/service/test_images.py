@@ -11,7 +11,7 @@ from PIL import Image
 
 from service.errors import APIError
 from service.images import mnist_input
-from tests.image_helpers import encode, on_transparent_canvas, png_claiming_size, render
+from testkit.images import encode, on_transparent_canvas, png_claiming_size, render
 
 LIMIT_BYTES = 1 << 20
 LIMIT_PIXELS = 4096 * 4096

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from testkit.idx import write_idx
 from tests.artifact_helpers import MEAN, STD
 from tests.artifact_helpers import tiny_artifact as make_tiny_artifact
-from tests.idx_helpers import write_idx
 from training.data import MNIST_FILES, Mnist
 from training.evaluate import confusion_matrix, evaluate_artifact, main, per_class_precision_recall
 from training.model import Sequential

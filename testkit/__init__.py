@@ -1,0 +1,1 @@
+"""Helpers shared by tests/ and benchmarks/: real server processes, small artifacts, test files."""
