@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from service.artifact import load_artifact  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.registry import resolve  # noqa: E402
+from service.models.repository import resolve  # noqa: E402
 from service.runtime import InferenceModel  # noqa: E402
 from testkit.server import running_server  # noqa: E402
 

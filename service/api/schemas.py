@@ -1,4 +1,4 @@
-"""Pydantic models for the OpenAPI page. Request bodies are parsed by `service.inputs` (orjson and
+"""Pydantic models for the OpenAPI page. Request bodies are parsed by `service.codecs.v1.parser` (orjson and
 NumPy, equally strict and much faster); these schemas document them, with working examples."""
 
 from __future__ import annotations

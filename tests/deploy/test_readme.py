@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.metrics import Metrics
+from service.api.metrics import Metrics
 from testkit.server import ServerProcess, running_server
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names
 

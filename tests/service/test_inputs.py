@@ -1,4 +1,4 @@
-"""service.inputs: JSON parsing and pixel validation, fast path and exact error locations."""
+"""service.codecs.v1.parser: JSON parsing and pixel validation, fast path and exact error locations."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from service.errors import APIError
-from service.inputs import (
+from service.api.errors import APIError
+from service.codecs.v1.parser import (
     MAX_DETAILS,
     check_fields,
     has_json_literals,

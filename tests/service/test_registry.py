@@ -1,4 +1,4 @@
-"""service.registry: which models and versions a weights folder holds, and which one to load."""
+"""service.models.repository: which models and versions a weights folder holds, and which one to load."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.artifact import ArtifactError
-from service.registry import available_models, best_model, resolve
+from service.models.repository import available_models, best_model, resolve
 
 MakeArtifact = Callable[..., Path]  # the `make_artifact` fixture (conftest.py)
 

@@ -8,6 +8,8 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
 from service.api.deps import ImageUpload, Model, RawBody, image_upload
+from service.api.errors import APIError
+from service.api.responses import JSONResponse
 from service.api.schemas import (
     ERROR_RESPONSES,
     IMAGE_ERROR_RESPONSES,
@@ -20,9 +22,8 @@ from service.api.schemas import (
     example_digit,
     request_body,
 )
-from service.errors import APIError
-from service.images import mnist_input
-from service.inputs import (
+from service.codecs.images import mnist_input
+from service.codecs.v1.parser import (
     check_fields,
     has_json_literals,
     images_from,
@@ -30,8 +31,7 @@ from service.inputs import (
     parse_json,
     require_json,
 )
-from service.predictor import LoadedModel
-from service.responses import JSONResponse
+from service.models.loaded_model import LoadedModel
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 Upload = Annotated[ImageUpload, Depends(image_upload)]

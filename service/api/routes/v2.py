@@ -1,5 +1,5 @@
 """Open Inference Protocol (KServe v2) REST endpoints over the loaded model, with Triton's binary
-tensor data extension (service/v2_protocol.py), so Triton/KServe clients such as tritonclient work."""
+tensor data extension (service/codecs/v2/protocol.py), so Triton/KServe clients such as tritonclient work."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.deps import RawBody, current_model
+from service.api.errors import APIError
+from service.api.responses import JSONResponse
 from service.api.schemas import BINARY, example_digit, request_body
-from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
-from service.errors import APIError
-from service.inputs import SIDE
-from service.predictor import LoadedModel
-from service.responses import JSONResponse
-from service.v2_protocol import (
+from service.codecs.v1.parser import SIDE
+from service.codecs.v2.protocol import (
     INPUT_NAME,
     OUTPUTS,
     InferenceRequestBody,
     encode_response,
     parse_infer_request,
 )
+from service.codecs.v2.schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
+from service.models.loaded_model import LoadedModel
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
 EXTENSIONS = ["binary_tensor_data"]

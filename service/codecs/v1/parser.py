@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from service.errors import APIError
+from service.api.errors import APIError
 
 SIDE = 28
 PIXELS = SIDE * SIDE

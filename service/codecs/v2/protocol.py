@@ -19,8 +19,8 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.errors import APIError
-from service.inputs import PIXELS, SIDE, has_json_literals, load_json
+from service.api.errors import APIError
+from service.codecs.v1.parser import PIXELS, SIDE, has_json_literals, load_json
 
 INPUT_NAME = "images"
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension

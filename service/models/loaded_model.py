@@ -1,4 +1,4 @@
-"""The predictor: pre-process (validate, convert), predict (NumPy forward), post-process (JSON)."""
+"""The loaded model: artifact, NumPy runtime and file hash; predicts (N, 784) pixels, shapes answers."""
 
 from __future__ import annotations
 
