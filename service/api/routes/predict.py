@@ -9,19 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from service.api.deps import ImageUpload, Model, RawBody, image_upload
 from service.api.errors import APIError
+from service.api.openapi import example_digit, request_body
 from service.api.responses import JSONResponse
-from service.api.schemas import (
-    ERROR_RESPONSES,
-    IMAGE_ERROR_RESPONSES,
-    IMAGE_REQUEST_BODY,
-    BatchPredictionResponse,
-    BatchPredictRequest,
-    ImagePrediction,
-    Prediction,
-    PredictRequest,
-    example_digit,
-    request_body,
-)
+from service.api.schemas import ERROR_RESPONSES, IMAGE_ERROR_RESPONSES, IMAGE_REQUEST_BODY
 from service.codecs.images import mnist_input
 from service.codecs.v1.parser import (
     check_fields,
@@ -30,6 +20,13 @@ from service.codecs.v1.parser import (
     integer_images,
     parse_json,
     require_json,
+)
+from service.codecs.v1.schemas import (
+    BatchPredictionResponse,
+    BatchPredictRequest,
+    ImagePrediction,
+    Prediction,
+    PredictRequest,
 )
 from service.models.loaded_model import LoadedModel
 

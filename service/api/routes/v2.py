@@ -10,17 +10,18 @@ from starlette.responses import Response
 
 from service.api.deps import RawBody, current_model
 from service.api.errors import APIError
+from service.api.openapi import BINARY, example_digit, request_body
 from service.api.responses import JSONResponse
-from service.api.schemas import BINARY, example_digit, request_body
 from service.codecs.v1.parser import SIDE
-from service.codecs.v2.protocol import (
+from service.codecs.v2.protocol import OUTPUTS, encode_response, parse_infer_request
+from service.codecs.v2.schemas import (
     INPUT_NAME,
-    OUTPUTS,
+    V2_ERRORS,
     InferenceRequestBody,
-    encode_response,
-    parse_infer_request,
+    InferenceResponse,
+    ModelMetadata,
+    ServerMetadata,
 )
-from service.codecs.v2.schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
 from service.models.loaded_model import LoadedModel
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from service.api.errors import APIError
 from service.codecs.v1.parser import PIXELS, SIDE, has_json_literals, load_json
+from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
-INPUT_NAME = "images"
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
 # Little-endian, as the binary extension specifies; JSON data is cast to the same types.
 DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
@@ -34,34 +34,6 @@ OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
     "probabilities": ("FP32", np.dtype("<f4")),  # [N, 10]
     "digit": ("INT64", np.dtype("<i8")),  # [N]
 }
-
-
-class RequestInput(BaseModel):
-    model_config = ConfigDict(strict=True)
-    name: str = Field(description=f"The input tensor's name: `{INPUT_NAME}`.")
-    shape: list[int] = Field(description="[N, 28, 28], [N, 784] or [N, 1, 28, 28]; N images.")
-    datatype: str = Field(description="FP32 or UINT8, or another numeric type: UINT16/32/64, "
-                          "INT8/16/32/64, FP16, FP64.")
-    parameters: dict[str, Any] = Field({}, description="`binary_data_size`: the tensor is sent as "
-                                       "that many raw little-endian bytes after the JSON.")
-    data: Any = Field(None, description="Raw 0-255 pixels, row-major, flat or nested to the shape "
-                      "(absent when the tensor is binary).")
-
-
-class RequestOutput(BaseModel):
-    model_config = ConfigDict(strict=True)
-    name: str = Field(description="`probabilities` or `digit`.")
-    parameters: dict[str, Any] = Field({}, description="`binary_data`: true to get the tensor as raw "
-                                       "bytes after the JSON.")
-
-
-class InferenceRequestBody(BaseModel):
-    model_config = ConfigDict(strict=True)
-    id: str | None = Field(None, description="Echoed in the response.")
-    parameters: dict[str, Any] = Field({}, description="Accepted; `binary_data_output`: true to get "
-                                       "every output as binary unless the output says otherwise.")
-    inputs: list[RequestInput] = Field(min_length=1, description=f"One tensor, `{INPUT_NAME}`.")
-    outputs: list[RequestOutput] | None = Field(None, description="The outputs wanted; all if absent.")
 
 
 @dataclass(frozen=True)
