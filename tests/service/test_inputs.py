@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from service.api.errors import APIError
+from service.codecs.json_body import has_json_literals
 from service.codecs.v1.parser import (
     MAX_DETAILS,
     check_fields,
-    has_json_literals,
     images_from,
     integer_images,
     parse_json,

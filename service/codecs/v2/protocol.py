@@ -20,7 +20,8 @@ import orjson
 from pydantic import ValidationError
 
 from service.api.errors import APIError
-from service.codecs.v1.parser import PIXELS, SIDE, has_json_literals, load_json
+from service.codecs.json_body import has_json_literals, load_json
+from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
 from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
@@ -185,16 +186,13 @@ def _index(mask: np.ndarray, shape: tuple[int, ...]) -> list[int]:
 
 def _check_pixels(arr: np.ndarray, name: str) -> None:
     """400 naming the first element that is NaN, infinite or outside 0-255."""
-    if arr.min() >= 0 and arr.max() <= 255:  # the common case; NaN fails both comparisons
+    bad = first_bad_pixel(arr)
+    if bad is None:
         return
-    finite = np.isfinite(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, bool)
-    with np.errstate(invalid="ignore"):
-        bad = ~finite | (arr < 0) | (arr > 255)
-    index = _index(bad, arr.shape)
-    value = arr[tuple(index)]
-    if not finite[tuple(index)]:
-        raise _bad(f"input '{name}': element {index} is {value}; pixels must be finite numbers")
-    raise _bad(f"input '{name}': element {index} is {value:g}, outside the pixel range 0-255 "
+    index = list(bad.index)
+    if not bad.finite:
+        raise _bad(f"input '{name}': element {index} is {bad.value}; pixels must be finite numbers")
+    raise _bad(f"input '{name}': element {index} is {bad.value:g}, outside the pixel range 0-255 "
                "(raw grayscale, white digit on black)")
 
 
