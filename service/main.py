@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from service.api.errors import install_error_handlers
+from service.api.handlers import install_error_handlers
 from service.api.logs import configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware

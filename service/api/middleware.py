@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import error_content
+from service.api.handlers import error_content
 from service.api.metrics import Metrics
 
 log = logging.getLogger("service.access")

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.api.errors import APIError
-from service.codecs.v1.parser import SIDE
+from service.codecs.pixels import SIDE
 
 FORMATS = ("PNG", "JPEG")
 DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame

@@ -12,8 +12,8 @@ from service.api.deps import RawBody, current_model
 from service.api.errors import APIError
 from service.api.openapi import BINARY, example_digit, request_body
 from service.api.responses import JSONResponse
-from service.codecs.v1.parser import SIDE
-from service.codecs.v2.protocol import OUTPUTS, encode_response, parse_infer_request
+from service.codecs.pixels import SIDE
+from service.codecs.v2.protocol import OUTPUTS, PATH_PREFIX, encode_response, parse_infer_request
 from service.codecs.v2.schemas import (
     INPUT_NAME,
     V2_ERRORS,
@@ -24,7 +24,7 @@ from service.codecs.v2.schemas import (
 )
 from service.models.loaded_model import LoadedModel
 
-router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
+router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"])
 EXTENSIONS = ["binary_tensor_data"]
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}

@@ -5,7 +5,8 @@ A request body is a JSON object, optionally followed by raw tensor bytes; then t
 size in `parameters.binary_data_size`. The one input, `images`, holds raw 0-255 pixels as
 [N, 28, 28], [N, 784] or [N, 1, 28, 28], in any numeric datatype. Binary tensors are read with
 `np.frombuffer` and JSON data with orjson and one `np.asarray`; checks run on whole arrays.
-Every problem is an APIError (400, or 413/415 for the body itself) saying what and where.
+Every problem is an APIError (400, or 413/415 for the body itself) saying what and where; under
+PATH_PREFIX errors take the protocol's shape (`error_body`), which `service.api.handlers` applies.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from service.codecs.json_body import has_json_literals, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
 from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
+PATH_PREFIX = "/v2"  # every route of the protocol, and every error in its shape, is under it
+BAD_INPUT_STATUS = 400  # the protocol reports bad input as 400 (not 422)
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
 # Little-endian, as the binary extension specifies; JSON data is cast to the same types.
 DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
@@ -46,8 +49,18 @@ class InferenceRequest:
     outputs: tuple[tuple[str, bool], ...]  # (name, as binary), in response order
 
 
+def is_protocol_path(path: str) -> bool:
+    """Whether a request to `path` is one of this protocol's (its errors then take its shape)."""
+    return path == PATH_PREFIX or path.startswith(PATH_PREFIX + "/")
+
+
+def error_body(message: str) -> dict[str, Any]:
+    """The protocol's error body: {"error": message} (the request id is in X-Request-ID)."""
+    return {"error": message}
+
+
 def _bad(message: str) -> APIError:
-    return APIError(400, message)
+    return APIError(BAD_INPUT_STATUS, message)
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
