@@ -1,10 +1,13 @@
-"""Finding artifacts in the weights directory: which models and versions exist, which to load."""
+"""The model repository: which models and versions the weights directory holds, and which to load."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from service.artifact import MODEL_NAME, ArtifactError, list_versions, load_artifact
+import numpy as np
+
+from service.artifact import METADATA_KEY, MODEL_NAME, ArtifactError, list_versions
 
 
 def available_models(weights_dir: Path) -> dict[str, list[int]]:
@@ -21,15 +24,22 @@ def best_model(weights_dir: Path) -> str:
     models = available_models(weights_dir)
     if not models:
         raise ArtifactError(f"{weights_dir}: no artifacts (<model>/<version>.npz) found")
+    latest = {name: weights_dir / name / f"{versions[-1]}.npz" for name, versions in models.items()}
+    return max(sorted(models), key=lambda name: _recorded_accuracy(latest[name]))
 
-    def recorded_accuracy(name: str) -> float:
-        try:
-            meta = load_artifact(weights_dir / name / f"{models[name][-1]}.npz").metadata
-            return float(meta.get("metrics", {}).get("test_accuracy", 0.0))
-        except ArtifactError:
-            return -1.0
 
-    return max(sorted(models), key=recorded_accuracy)
+def _recorded_accuracy(path: Path) -> float:
+    """The test accuracy recorded in an artifact's metadata (0 if none), -1 if it cannot be read.
+
+    Reads only the `__metadata__` entry: an `.npz` loads its arrays lazily, one per index, so the
+    weights are never decompressed to rank the models.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(npz[METADATA_KEY].tobytes().decode("utf-8"))
+        return float(meta.get("metrics", {}).get("test_accuracy", 0.0))
+    except Exception:  # missing, not an npz, no or bad metadata: ranked last, as an unloadable artifact
+        return -1.0
 
 
 def resolve(weights_dir: Path, model: str | None, version: str) -> Path:
