@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Callable
@@ -92,12 +93,14 @@ def test_best_model_skips_unreadable_artifacts(tmp_path: Path, make_artifact: Ma
 
 
 def write_metadata_only_artifact(path: Path, test_accuracy: float) -> None:
-    """An .npz whose `__metadata__` is valid but whose one array entry is not an array at all."""
+    """An .npz whose `__metadata__` is valid but whose one array is truncated (unreadable)."""
     meta = {"model_name": path.parent.name, "metrics": {"test_accuracy": test_accuracy}}
     path.parent.mkdir(parents=True)
     np.savez(path, **{METADATA_KEY: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    array = io.BytesIO()
+    np.save(array, np.zeros((784, 16), np.float32))
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr("layers.0.W.npy", b"these bytes are no .npy array")
+        archive.writestr("layers.0.W.npy", array.getvalue()[:200])
 
 
 def test_best_model_reads_only_the_metadata(tmp_path: Path, make_artifact: MakeArtifact) -> None:
@@ -105,7 +108,7 @@ def test_best_model_reads_only_the_metadata(tmp_path: Path, make_artifact: MakeA
     metadata and a broken array still ranks by its recorded accuracy (loading it would fail)."""
     make_artifact(tmp_path, "good", test_accuracy=0.9)
     write_metadata_only_artifact(tmp_path / "lazy" / "1.npz", test_accuracy=0.99)
-    with np.load(tmp_path / "lazy" / "1.npz") as npz, pytest.raises(ValueError):
+    with np.load(tmp_path / "lazy" / "1.npz", allow_pickle=False) as npz, pytest.raises(ValueError):
         npz["layers.0.W"]  # what reading the arrays would meet
     assert best_model(tmp_path) == "lazy"
     write_metadata_only_artifact(tmp_path / "worse" / "1.npz", test_accuracy=0.5)
