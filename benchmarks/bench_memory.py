@@ -23,7 +23,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.server_process import running_server  # noqa: E402
+from testkit.server import running_server  # noqa: E402
 
 
 def status_mib(pid: int, key: str) -> float:

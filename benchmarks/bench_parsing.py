@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from service.inputs import has_json_literals, images_from, integer_images, parse_json
-from service.v2_protocol import parse_infer_request
+from service.codecs.json_body import has_json_literals
+from service.codecs.v1.parser import images_from, integer_images, parse_json
+from service.codecs.v2.protocol import parse_infer_request
 from training.data import default_data_dir, load_mnist
 
 JSON = "application/json"

@@ -32,11 +32,11 @@ from threadpoolctl import threadpool_limits
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from service.artifact import load_artifact  # noqa: E402
+from neuralnet.artifact import load_artifact  # noqa: E402
+from neuralnet.inference import InferenceModel  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.registry import resolve  # noqa: E402
-from service.runtime import InferenceModel  # noqa: E402
-from tests.server_process import running_server  # noqa: E402
+from service.models.repository import resolve  # noqa: E402
+from testkit.server import running_server  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
 FORWARD_SIZES = (1, 16, 64, 256, 1024)

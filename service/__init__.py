@@ -1,1 +1,3 @@
-"""mnist-serve prediction service. Kept import-light: `service.artifact` is shared with `training`."""
+"""mnist-serve, the prediction service: HTTP layer (api/), codecs (codecs/), served models (models/).
+
+It stands on the network core (`neuralnet`) and never imports `training`."""

@@ -16,7 +16,7 @@ import tempfile
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from service.artifact import ArtifactError
+from neuralnet.artifact import ArtifactError
 from service.config import Settings
 from service.main import load_model
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
-    print(f"mnist-serve: serving {model.runtime.name} v{model.runtime.version} on "
+    print(f"mnist-serve: serving {model.name} v{model.version} on "
           f"http://{settings.host}:{settings.port} ({settings.workers} worker(s))", file=sys.stderr)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")

@@ -12,15 +12,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
+from service.api.handlers import install_error_handlers
+from service.api.logs import configure
+from service.api.metrics import Metrics
+from service.api.middleware import RequestContextMiddleware
+from service.api.responses import JSONResponse
 from service.api.routes import bench, health, models, page, predict, v2
 from service.config import Settings, get_settings
-from service.errors import install_error_handlers
-from service.logs import configure
-from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware
-from service.predictor import LoadedModel
-from service.registry import resolve
-from service.responses import JSONResponse
+from service.models.loaded_model import LoadedModel
+from service.models.repository import resolve
 
 log = logging.getLogger("service")
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
         if load:
             model = load_model(settings)
             app.state.model = model
-            metrics.set_model(model.runtime.name, model.runtime.version)
+            metrics.set_model(model.name, model.version)
             log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
                                             "sha256": model.sha256})
         yield

@@ -1,1 +1,1 @@
-"""HTTP API: routers under `service.api.routes`, schemas for the OpenAPI page."""
+"""The HTTP layer: routes, their dependencies, middleware, error rendering, metrics, logs, OpenAPI models."""

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
-from service.errors import APIError
-from service.predictor import LoadedModel
+from service.api.errors import APIError
+from service.models.loaded_model import LoadedModel
 
 
 def current_model(request: Request) -> LoadedModel:

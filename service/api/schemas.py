@@ -1,63 +1,19 @@
-"""Pydantic models for the OpenAPI page. Request bodies are parsed by `service.inputs` (orjson and
-NumPy, equally strict and much faster); these schemas document them, with working examples."""
+"""Pydantic models of the answers every route shares, for the OpenAPI page: the model reference,
+the common error body, model info and list, health; and the error and image-upload documentation
+of the /v1 routes. The protocols' own request and response models are in `service.codecs`."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-EXAMPLE_FILE = Path(__file__).resolve().parent.parent / "static" / "example_digit.json"
-
-
-@lru_cache
-def example_digit() -> list[list[int]]:
-    """A real MNIST test digit (a 7), 28 rows of 28 raw 0-255 values."""
-    pixels: list[list[int]] = json.loads(EXAMPLE_FILE.read_text())["pixels"]
-    return pixels
-
-
-Image = list[list[float]] | list[float]
-IMAGE_DESCRIPTION = ("One 28x28 grayscale image, raw 0-255 values, white digit on black (as MNIST): "
-                     "28 rows of 28 numbers, or a flat list of 784 numbers in row order.")
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    pixels: Image = Field(description=IMAGE_DESCRIPTION)
-
-
-class BatchPredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    images: list[Image] = Field(description="1 to MNIST_MAX_BATCH_SIZE (default 1024) images, each "
-                                "28 rows of 28 numbers or 784 numbers, raw 0-255.")
+from service.api.openapi import BINARY
 
 
 class ModelRef(BaseModel):
     name: str = Field(description="Model name, e.g. mnist-cnn.", examples=["mnist-cnn"])
     version: int = Field(description="Artifact version that answered.", examples=[1])
-
-
-class Prediction(BaseModel):
-    digit: int = Field(ge=0, le=9, description="The most probable digit.", examples=[7])
-    probability: float = Field(description="Probability of `digit`.", examples=[0.9998])
-    probabilities: list[float] = Field(min_length=10, max_length=10,
-                                       description="Probability of each digit 0-9 (sums to 1).")
-    model: ModelRef = Field(description="The model that answered.")
-
-
-class ImagePrediction(Prediction):
-    input: list[list[int]] | None = Field(
-        None, description="Only with `?return_input=true`: the 28x28 image the model saw, 28 rows of 28 "
-        "ints 0-255, white digit on black, after the MNIST-style preprocessing.")
-
-
-class BatchPredictionResponse(BaseModel):
-    predictions: list[Prediction] = Field(description="One prediction per image, in request order.")
-    model: ModelRef = Field(description="The model that answered.")
 
 
 class ErrorDetail(BaseModel):
@@ -109,29 +65,6 @@ class Health(BaseModel):
     model: ModelRef | None = Field(None, description="The loaded model (readiness only).")
 
 
-def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON schema with its `$defs` substituted: its `#/$defs/...` references would not
-    resolve once embedded in the OpenAPI document."""
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        return [resolve(v) for v in node] if isinstance(node, list) else node
-
-    result: dict[str, Any] = resolve(schema)
-    return result
-
-
-def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` documenting a JSON body that the route reads itself."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": inline_refs(model.model_json_schema()), "example": example}}}}
-
-
-BINARY = {"type": "string", "format": "binary"}
 IMAGE_REQUEST_BODY: dict[str, Any] = {"requestBody": {
     "required": True, "description": "A PNG or JPEG image of one digit, any size, dark on light or light "
     "on dark: either a multipart/form-data upload with the file in the part named `file`, or the raw "

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from service.config import Settings
-from service.registry import resolve
+from service.models.repository import resolve
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
     ENV_PREFIX,

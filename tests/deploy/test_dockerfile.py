@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
-from service.registry import resolve
+from service.models.repository import resolve
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     LIBRARY_ENV,

@@ -28,6 +28,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from testkit.server import HOST, free_port, running_command
 from tests.deploy.deploy_files import (
     PYPROJECT,
     apply_copies,
@@ -40,7 +41,6 @@ from tests.deploy.deploy_files import (
     pip_install,
     stage_named,
 )
-from tests.server_process import HOST, free_port, running_command
 from training.data import Mnist
 
 pytestmark = [pytest.mark.slow, pytest.mark.mnist]

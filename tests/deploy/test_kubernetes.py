@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.config import Settings
-from service.registry import resolve
+from service.models.repository import resolve
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     K8S_DIR,

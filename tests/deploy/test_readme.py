@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.metrics import Metrics
+from service.api.metrics import Metrics
+from testkit.server import ServerProcess, running_server
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names
-from tests.server_process import ServerProcess, running_server
 
 README = REPO_ROOT / "README.md"
 MARKER = "<!-- readme-test -->"

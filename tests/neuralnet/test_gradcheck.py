@@ -1,4 +1,4 @@
-"""training.gradcheck: central differences agree with known derivatives and catch wrong ones."""
+"""neuralnet.gradcheck: central differences agree with known derivatives and catch wrong ones."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.idx_helpers import idx_bytes, write_idx
+from testkit.idx import idx_bytes, write_idx
 from training.data import MNIST_FILES, IdxError, load_mnist, read_idx, sha256_file, train_val_split
 
 

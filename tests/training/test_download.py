@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.idx_helpers import write_idx
+from testkit.idx import write_idx
 from training import download
 from training.data import MNIST_FILES, read_idx
 from training.download import DownloadError, download_file, download_mnist

@@ -13,7 +13,7 @@ from neuralnet.network import Sequential
 from neuralnet.preprocess import normalise
 from testkit.artifacts import MEAN, STD, tiny_mlp
 from testkit.artifacts import tiny_artifact as make_tiny_artifact
-from tests.idx_helpers import write_idx
+from testkit.idx import write_idx
 from training.data import MNIST_FILES, Mnist
 from training.evaluate import confusion_matrix, evaluate_artifact, main, per_class_precision_recall
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+from service.api.errors import APIError
+from service.api.responses import JSONResponse
 from service.api.schemas import Health
-from service.errors import APIError
-from service.responses import JSONResponse
 
 router = APIRouter(tags=["operations"])
 

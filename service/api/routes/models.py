@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.deps import Model
+from service.api.responses import JSONResponse
 from service.api.schemas import ModelInfo, ModelList
-from service.predictor import LoadedModel
-from service.registry import available_models
-from service.responses import JSONResponse
+from service.models.loaded_model import LoadedModel
+from service.models.repository import available_models
 
 router = APIRouter(prefix="/v1", tags=["models"])
 

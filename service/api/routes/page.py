@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.responses import FileResponse
 
-from service.errors import APIError
+from service.api.errors import APIError
 
 router = APIRouter(tags=["page"], include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"

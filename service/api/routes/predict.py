@@ -8,30 +8,19 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
 from service.api.deps import ImageUpload, Model, RawBody, image_upload
-from service.api.schemas import (
-    ERROR_RESPONSES,
-    IMAGE_ERROR_RESPONSES,
-    IMAGE_REQUEST_BODY,
+from service.api.openapi import example_digit, request_body
+from service.api.responses import JSONResponse
+from service.api.schemas import ERROR_RESPONSES, IMAGE_ERROR_RESPONSES, IMAGE_REQUEST_BODY
+from service.codecs.images import mnist_input
+from service.codecs.v1.parser import parse_batch, parse_single
+from service.codecs.v1.schemas import (
     BatchPredictionResponse,
     BatchPredictRequest,
     ImagePrediction,
     Prediction,
     PredictRequest,
-    example_digit,
-    request_body,
 )
-from service.errors import APIError
-from service.images import mnist_input
-from service.inputs import (
-    check_fields,
-    has_json_literals,
-    images_from,
-    integer_images,
-    parse_json,
-    require_json,
-)
-from service.predictor import LoadedModel
-from service.responses import JSONResponse
+from service.models.loaded_model import LoadedModel
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 Upload = Annotated[ImageUpload, Depends(image_upload)]
@@ -48,10 +37,7 @@ def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str
              openapi_extra=request_body(PredictRequest, {"pixels": example_digit()}))
 def predict(request: Request, model: Model, body: RawBody) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
-    # one image: orjson beats the byte-level batch parser, whose NumPy passes have a fixed cost
-    obj = parse_json(body, request.headers.get("content-type"))
-    check_fields(obj, "pixels")
-    pixels = images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body), single=True)
+    pixels = parse_single(body, request.headers.get("content-type"))
     return JSONResponse(_predict(request, model, pixels)[0])
 
 
@@ -59,25 +45,7 @@ def predict(request: Request, model: Model, body: RawBody) -> JSONResponse:
              openapi_extra=request_body(BatchPredictRequest, {"images": [example_digit()] * 2}))
 def predict_batch(request: Request, model: Model, body: RawBody) -> JSONResponse:
     """Predict the digits in a batch of images, in order."""
-    require_json(request.headers.get("content-type"))
-    limit = request.app.state.settings.max_batch_size
-    fast = integer_images(body, "images")
-    if fast is not None and len(fast) <= limit:
-        return JSONResponse({"predictions": _predict(request, model, fast), "model": model.ident})
-    obj = parse_json(body, request.headers.get("content-type"))
-    check_fields(obj, "images")
-    images = obj["images"]
-    if not isinstance(images, list):
-        raise APIError(422, "images: expected a list of images",
-                       [{"loc": ["body", "images"], "msg": "expected a list", "type": "list_type"}])
-    if not images:
-        raise APIError(422, "images: the batch is empty; send 1 to "
-                       f"{limit} images", [{"loc": ["body", "images"], "msg": "empty batch",
-                                             "type": "too_short"}])
-    if len(images) > limit:
-        raise APIError(422, f"images: {len(images)} images is more than the limit of {limit}",
-                       [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
-    pixels = images_from(images, ["body", "images"], has_json_literals(body))
+    pixels = parse_batch(body, request.headers.get("content-type"), request.app.state.settings.max_batch_size)
     return JSONResponse({"predictions": _predict(request, model, pixels), "model": model.ident})
 
 

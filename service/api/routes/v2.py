@@ -1,5 +1,5 @@
 """Open Inference Protocol (KServe v2) REST endpoints over the loaded model, with Triton's binary
-tensor data extension (service/v2_protocol.py), so Triton/KServe clients such as tritonclient work."""
+tensor data extension (service/codecs/v2/protocol.py), so Triton/KServe clients such as tritonclient work."""
 
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.deps import RawBody, current_model
-from service.api.schemas import BINARY, example_digit, request_body
-from service.api.v2_schemas import V2_ERRORS, InferenceResponse, ModelMetadata, ServerMetadata
-from service.errors import APIError
-from service.inputs import SIDE
-from service.predictor import LoadedModel
-from service.responses import JSONResponse
-from service.v2_protocol import (
+from service.api.errors import APIError
+from service.api.openapi import BINARY, example_digit, request_body
+from service.api.responses import JSONResponse
+from service.codecs.pixels import SIDE
+from service.codecs.v2.protocol import OUTPUTS, PATH_PREFIX, encode_response, parse_infer_request
+from service.codecs.v2.schemas import (
     INPUT_NAME,
-    OUTPUTS,
+    V2_ERRORS,
     InferenceRequestBody,
-    encode_response,
-    parse_infer_request,
+    InferenceResponse,
+    ModelMetadata,
+    ServerMetadata,
 )
+from service.models.loaded_model import LoadedModel
 
-router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
+router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"])
 EXTENSIONS = ["binary_tensor_data"]
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
@@ -32,10 +33,10 @@ EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty bo
 def served_model(request: Request, name: str, version: str | None = None) -> LoadedModel:
     """The loaded model if `name` (and `version`, if given) name it; else 404."""
     model = current_model(request)
-    served = f"this server serves '{model.runtime.name}' version {model.runtime.version}"
-    if name != model.runtime.name:
+    served = f"this server serves '{model.name}' version {model.version}"
+    if name != model.name:
         raise APIError(404, f"unknown model '{name}'; {served}")
-    if version is not None and version != str(model.runtime.version):
+    if version is not None and version != str(model.version):
         raise APIError(404, f"unknown version '{version}' of model '{name}'; {served}")
     return model
 
@@ -74,7 +75,7 @@ def server_metadata(request: Request) -> JSONResponse:
 
 
 def _metadata(model: LoadedModel) -> dict[str, Any]:
-    return {"name": model.runtime.name, "versions": [str(model.runtime.version)], "platform": "numpy",
+    return {"name": model.name, "versions": [str(model.version)], "platform": "numpy",
             # [-1, 784] and [-1, 1, 28, 28] are accepted as well (see the README)
             "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, SIDE, SIDE]}],
             "outputs": [{"name": "probabilities", "datatype": OUTPUTS["probabilities"][0], "shape": [-1, 10]},
@@ -115,7 +116,7 @@ def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
                                  settings.max_body_bytes)
     digits, proba = model.predict(parsed.images)
     request.app.state.metrics.observe_predictions(digits)
-    content, header_length = encode_response(model.runtime.name, str(model.runtime.version), parsed,
+    content, header_length = encode_response(model.name, str(model.version), parsed,
                                              digits, proba)
     if header_length is None:
         return Response(content, media_type="application/json")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.artifact import METADATA_KEY, ArtifactError, load_artifact
+from neuralnet.artifact import METADATA_KEY, ArtifactError, load_artifact
 from service.config import Settings
 from service.main import create_app
 

@@ -1,4 +1,4 @@
-"""service/images.py: image files to the 28x28 input MNIST-style, and every kind of bad file."""
+"""service/codecs/images.py: image files to the 28x28 input MNIST-style, and every kind of bad file."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.errors import APIError
-from service.images import mnist_input
-from tests.image_helpers import encode, on_transparent_canvas, png_claiming_size, render
+from service.api.errors import APIError
+from service.codecs.images import mnist_input
+from testkit.images import encode, on_transparent_canvas, png_claiming_size, render
 
 LIMIT_BYTES = 1 << 20
 LIMIT_PIXELS = 4096 * 4096

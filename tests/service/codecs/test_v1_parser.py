@@ -1,4 +1,4 @@
-"""service.inputs: JSON parsing and pixel validation, fast path and exact error locations."""
+"""service.codecs.v1.parser: JSON parsing and pixel validation, fast path and exact error locations."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import orjson
 import pytest
 
-from service.errors import APIError
-from service.inputs import (
+from service.api.errors import APIError
+from service.codecs.json_body import has_json_literals
+from service.codecs.v1.parser import (
     MAX_DETAILS,
     check_fields,
-    has_json_literals,
     images_from,
     integer_images,
     parse_json,

@@ -1,10 +1,41 @@
-"""Pydantic models documenting the Open Inference Protocol (v2) responses on the OpenAPI page."""
+"""The Open Inference Protocol (v2) bodies as pydantic models: the inference request (validated with
+it by `service.codecs.v2.protocol`, and documented) and the responses and errors on the OpenAPI page."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+INPUT_NAME = "images"
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(strict=True)
+    name: str = Field(description=f"The input tensor's name: `{INPUT_NAME}`.")
+    shape: list[int] = Field(description="[N, 28, 28], [N, 784] or [N, 1, 28, 28]; N images.")
+    datatype: str = Field(description="FP32 or UINT8, or another numeric type: UINT16/32/64, "
+                          "INT8/16/32/64, FP16, FP64.")
+    parameters: dict[str, Any] = Field({}, description="`binary_data_size`: the tensor is sent as "
+                                       "that many raw little-endian bytes after the JSON.")
+    data: Any = Field(None, description="Raw 0-255 pixels, row-major, flat or nested to the shape "
+                      "(absent when the tensor is binary).")
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(strict=True)
+    name: str = Field(description="`probabilities` or `digit`.")
+    parameters: dict[str, Any] = Field({}, description="`binary_data`: true to get the tensor as raw "
+                                       "bytes after the JSON.")
+
+
+class InferenceRequestBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+    id: str | None = Field(None, description="Echoed in the response.")
+    parameters: dict[str, Any] = Field({}, description="Accepted; `binary_data_output`: true to get "
+                                       "every output as binary unless the output says otherwise.")
+    inputs: list[RequestInput] = Field(min_length=1, description=f"One tensor, `{INPUT_NAME}`.")
+    outputs: list[RequestOutput] | None = Field(None, description="The outputs wanted; all if absent.")
 
 
 class V2Error(BaseModel):

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_content
-from service.metrics import Metrics
+from service.api.handlers import error_content
+from service.api.metrics import Metrics
 
 log = logging.getLogger("service.access")
 REQUEST_ID_HEADER = b"x-request-id"

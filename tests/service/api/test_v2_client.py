@@ -13,7 +13,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.server_process import REPO_ROOT, ServerProcess, running_server
+from testkit.server import REPO_ROOT, ServerProcess, running_server
 from training.data import Mnist
 
 pytestmark = [pytest.mark.mnist, pytest.mark.slow]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from service.errors import APIError
-from service.inputs import SIDE
+from service.api.errors import APIError
+from service.codecs.pixels import SIDE
 
 FORMATS = ("PNG", "JPEG")
 DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame

@@ -1,14 +1,18 @@
-"""service.registry: which models and versions a weights folder holds, and which one to load."""
+"""service.models.repository: which models and versions a weights folder holds, and which one to load."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from service.artifact import ArtifactError
-from service.registry import available_models, best_model, resolve
+from neuralnet.artifact import METADATA_KEY, ArtifactError
+from service.models.repository import available_models, best_model, resolve
 
 MakeArtifact = Callable[..., Path]  # the `make_artifact` fixture (conftest.py)
 
@@ -86,6 +90,29 @@ def test_best_model_skips_unreadable_artifacts(tmp_path: Path, make_artifact: Ma
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "1.npz").write_bytes(b"not a zip")
     assert best_model(tmp_path) == "good"
+
+
+def write_metadata_only_artifact(path: Path, test_accuracy: float) -> None:
+    """An .npz whose `__metadata__` is valid but whose one array is truncated (unreadable)."""
+    meta = {"model_name": path.parent.name, "metrics": {"test_accuracy": test_accuracy}}
+    path.parent.mkdir(parents=True)
+    np.savez(path, **{METADATA_KEY: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    array = io.BytesIO()
+    np.save(array, np.zeros((784, 16), np.float32))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("layers.0.W.npy", array.getvalue()[:200])
+
+
+def test_best_model_reads_only_the_metadata(tmp_path: Path, make_artifact: MakeArtifact) -> None:
+    """Ranking reads each latest version's `__metadata__` entry, never its arrays: a file with good
+    metadata and a broken array still ranks by its recorded accuracy (loading it would fail)."""
+    make_artifact(tmp_path, "good", test_accuracy=0.9)
+    write_metadata_only_artifact(tmp_path / "lazy" / "1.npz", test_accuracy=0.99)
+    with np.load(tmp_path / "lazy" / "1.npz", allow_pickle=False) as npz, pytest.raises(ValueError):
+        npz["layers.0.W"]  # what reading the arrays would meet
+    assert best_model(tmp_path) == "lazy"
+    write_metadata_only_artifact(tmp_path / "worse" / "1.npz", test_accuracy=0.5)
+    assert best_model(tmp_path) == "lazy"
 
 
 def test_best_model_without_recorded_accuracy_loses(tmp_path: Path, make_artifact: MakeArtifact) -> None:

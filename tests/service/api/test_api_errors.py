@@ -11,12 +11,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from service.api.handlers import install_error_handlers
+from service.api.metrics import Metrics
+from service.api.middleware import RequestContextMiddleware
 from service.config import Settings
-from service.errors import install_error_handlers
 from service.main import create_app
-from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware
-from service.predictor import LoadedModel
+from service.models.loaded_model import LoadedModel
 
 JSON = {"content-type": "application/json"}
 ZEROS = [[0] * 28 for _ in range(28)]

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.routes.page import PAGE_FILES, STATIC_DIR
-from tests.server_process import REPO_ROOT
-from tests.service.test_api_errors import assert_error
+from testkit.server import REPO_ROOT
+from tests.service.api.test_api_errors import assert_error
 
 
 def test_the_page_is_served_at_the_root(client: TestClient) -> None:

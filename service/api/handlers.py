@@ -1,4 +1,6 @@
-"""One error body for every failure: {"error": {"code", "message", "details", "request_id"}}.
+"""One error body for every failure, whoever raises it: APIError, Starlette's HTTP errors (404,
+405, a malformed multipart body) and request validation, as {"error": {"code", "message",
+"details", "request_id"}}.
 
 Under /v2 (the Open Inference Protocol) errors take that protocol's shape, {"error": "message"},
 so that its standard clients can read them; the request id is still in X-Request-ID.
@@ -12,38 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.responses import JSONResponse
-
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
-              413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input",
-              500: "internal_error", 503: "not_ready"}
-
-
-class APIError(Exception):
-    """Raised by handlers for a client error; rendered as the common error body."""
-
-    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None,
-                 code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.details = status, message, details or []
-        self.code = code or HTTP_CODES.get(status, "error")
-
-
-def error_body(status: int, message: str, request_id: str | None,
-               details: list[dict[str, Any]] | None = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code or HTTP_CODES.get(status, "error"), "message": message,
-                      "details": details or [], "request_id": request_id}}
-
-
-def is_v2_path(path: str) -> bool:
-    return path == "/v2" or path.startswith("/v2/")
+from service.api.errors import HTTP_CODES, APIError, error_body
+from service.api.responses import JSONResponse
+from service.codecs.v2 import protocol as v2
 
 
 def error_content(path: str, status: int, message: str, request_id: str | None,
                   details: list[dict[str, Any]] | None = None, code: str | None = None) -> dict[str, Any]:
     """The error body for a request to `path`: the v2 protocol's shape under /v2, else the common one."""
-    if is_v2_path(path):
-        return {"error": message}
+    if v2.is_protocol_path(path):
+        return v2.error_body(message)
     return error_body(status, message, request_id, details, code)
 
 
@@ -73,6 +53,7 @@ def install_error_handlers(app: FastAPI) -> None:
                    for e in exc.errors()]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        status = 400 if is_v2_path(request.url.path) else 422  # the protocol reports bad input as 400
+        # the protocol reports bad input as 400
+        status = v2.BAD_INPUT_STATUS if v2.is_protocol_path(request.url.path) else 422
         return JSONResponse(error_content(request.url.path, status, f"{where}: {first['msg']}",
                                           request_id_of(request), details), status_code=status)

@@ -1,10 +1,10 @@
-"""Finding artifacts in the weights directory: which models and versions exist, which to load."""
+"""The model repository: which models and versions the weights directory holds, and which to load."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from service.artifact import MODEL_NAME, ArtifactError, list_versions, load_artifact
+from neuralnet.artifact import MODEL_NAME, ArtifactError, list_versions, read_metadata
 
 
 def available_models(weights_dir: Path) -> dict[str, list[int]]:
@@ -21,15 +21,21 @@ def best_model(weights_dir: Path) -> str:
     models = available_models(weights_dir)
     if not models:
         raise ArtifactError(f"{weights_dir}: no artifacts (<model>/<version>.npz) found")
+    latest = {name: weights_dir / name / f"{versions[-1]}.npz" for name, versions in models.items()}
+    return max(sorted(models), key=lambda name: _recorded_accuracy(latest[name]))
 
-    def recorded_accuracy(name: str) -> float:
-        try:
-            meta = load_artifact(weights_dir / name / f"{models[name][-1]}.npz").metadata
-            return float(meta.get("metrics", {}).get("test_accuracy", 0.0))
-        except ArtifactError:
-            return -1.0
 
-    return max(sorted(models), key=recorded_accuracy)
+def _recorded_accuracy(path: Path) -> float:
+    """The test accuracy recorded in an artifact's metadata (0 if none), -1 if it cannot be read.
+
+    Reads only the metadata (`read_metadata`): the weights are never read to rank the models.
+    """
+    try:
+        metrics = read_metadata(path).get("metrics")
+    except ArtifactError:  # missing, not an npz, no or bad metadata: ranked last, as an unloadable artifact
+        return -1.0
+    accuracy = metrics.get("test_accuracy", 0.0) if isinstance(metrics, dict) else 0.0
+    return float(accuracy) if isinstance(accuracy, int | float) and not isinstance(accuracy, bool) else 0.0
 
 
 def resolve(weights_dir: Path, model: str | None, version: str) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server_process import REPO_ROOT, free_port, running_server, serve_command
+from testkit.server import REPO_ROOT, free_port, running_server, serve_command
 from training.data import Mnist
 
 WEIGHTS = REPO_ROOT / "weights"
@@ -216,7 +216,7 @@ def test_truncated_real_artifact_exits_with_one_clear_line(tmp_path: Path) -> No
 
 
 def test_server_process_helper_reports_a_server_that_dies(tmp_path: Path) -> None:
-    from tests.server_process import ServerStartError
+    from testkit.server import ServerStartError
 
     write_random(tmp_path / "weights" / "mnist-mlp" / "1.npz")
     with pytest.raises(ServerStartError, match="exited with code 2"), \

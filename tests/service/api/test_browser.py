@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.server_process import REPO_ROOT, ServerProcess, running_server
+from testkit.server import REPO_ROOT, ServerProcess, running_server
 from training.data import Mnist
 
 CHROMIUM = Path("/usr/bin/chromium")

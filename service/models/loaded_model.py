@@ -1,8 +1,8 @@
-"""The predictor: pre-process (validate, convert), predict (NumPy forward), post-process (JSON)."""
+"""The loaded model: artifact, the core's inference model and the file's hash; predicts (N, 784)
+pixels and shapes the answers."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from service.artifact import Artifact, load_artifact
-from service.runtime import InferenceModel
+from neuralnet.artifact import Artifact, load_artifact
+from neuralnet.inference import InferenceModel
 
 
 @dataclass
@@ -19,23 +19,31 @@ class LoadedModel:
     """The served model and what /v1/model reports about it."""
 
     artifact: Artifact
-    runtime: InferenceModel
+    inference: InferenceModel
     sha256: str
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @classmethod
     def load(cls, path: Path) -> LoadedModel:
-        artifact = load_artifact(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(artifact=artifact, runtime=InferenceModel.from_artifact(artifact), sha256=digest)
+        artifact = load_artifact(path)  # reads the file once, for the arrays and the hash
+        return cls(artifact=artifact, inference=InferenceModel.from_artifact(artifact),
+                   sha256=artifact.sha256)
+
+    @property
+    def name(self) -> str:
+        return self.inference.name
+
+    @property
+    def version(self) -> int:
+        return self.inference.version
 
     @property
     def ident(self) -> dict[str, Any]:
-        return {"name": self.runtime.name, "version": self.runtime.version}
+        return {"name": self.name, "version": self.version}
 
     def predict(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(digits (N,), probabilities (N, 10)) for validated (N, 784) 0-255 pixels."""
-        proba = self.runtime.predict_proba(pixels)
+        proba = self.inference.predict_proba(pixels)
         return proba.argmax(axis=1), proba
 
     def postprocess(self, digits: np.ndarray, proba: np.ndarray) -> list[dict[str, Any]]:
@@ -48,8 +56,8 @@ class LoadedModel:
     def describe(self) -> dict[str, Any]:
         meta = self.artifact.metadata
         return {
-            "name": self.runtime.name,
-            "version": self.runtime.version,
+            "name": self.name,
+            "version": self.version,
             "architecture": meta["architecture"],
             "architecture_summary": " -> ".join(layer["type"] for layer in meta["architecture"]),
             "parameter_count": int(sum(a.size for a in self.artifact.arrays.values())),

@@ -5,7 +5,8 @@ A request body is a JSON object, optionally followed by raw tensor bytes; then t
 size in `parameters.binary_data_size`. The one input, `images`, holds raw 0-255 pixels as
 [N, 28, 28], [N, 784] or [N, 1, 28, 28], in any numeric datatype. Binary tensors are read with
 `np.frombuffer` and JSON data with orjson and one `np.asarray`; checks run on whole arrays.
-Every problem is an APIError (400, or 413/415 for the body itself) saying what and where.
+Every problem is an APIError (400, or 413/415 for the body itself) saying what and where; under
+PATH_PREFIX errors take the protocol's shape (`error_body`), which `service.api.handlers` applies.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from service.errors import APIError
-from service.inputs import PIXELS, SIDE, has_json_literals, load_json
+from service.api.errors import APIError
+from service.codecs.json_body import has_json_literals, load_json
+from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
+from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
-INPUT_NAME = "images"
+PATH_PREFIX = "/v2"  # every route of the protocol, and every error in its shape, is under it
+BAD_INPUT_STATUS = 400  # the protocol reports bad input as 400 (not 422)
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
 # Little-endian, as the binary extension specifies; JSON data is cast to the same types.
 DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
@@ -36,34 +40,6 @@ OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
 }
 
 
-class RequestInput(BaseModel):
-    model_config = ConfigDict(strict=True)
-    name: str = Field(description=f"The input tensor's name: `{INPUT_NAME}`.")
-    shape: list[int] = Field(description="[N, 28, 28], [N, 784] or [N, 1, 28, 28]; N images.")
-    datatype: str = Field(description="FP32 or UINT8, or another numeric type: UINT16/32/64, "
-                          "INT8/16/32/64, FP16, FP64.")
-    parameters: dict[str, Any] = Field({}, description="`binary_data_size`: the tensor is sent as "
-                                       "that many raw little-endian bytes after the JSON.")
-    data: Any = Field(None, description="Raw 0-255 pixels, row-major, flat or nested to the shape "
-                      "(absent when the tensor is binary).")
-
-
-class RequestOutput(BaseModel):
-    model_config = ConfigDict(strict=True)
-    name: str = Field(description="`probabilities` or `digit`.")
-    parameters: dict[str, Any] = Field({}, description="`binary_data`: true to get the tensor as raw "
-                                       "bytes after the JSON.")
-
-
-class InferenceRequestBody(BaseModel):
-    model_config = ConfigDict(strict=True)
-    id: str | None = Field(None, description="Echoed in the response.")
-    parameters: dict[str, Any] = Field({}, description="Accepted; `binary_data_output`: true to get "
-                                       "every output as binary unless the output says otherwise.")
-    inputs: list[RequestInput] = Field(min_length=1, description=f"One tensor, `{INPUT_NAME}`.")
-    outputs: list[RequestOutput] | None = Field(None, description="The outputs wanted; all if absent.")
-
-
 @dataclass(frozen=True)
 class InferenceRequest:
     """A validated request: the images as (N, 784) float32 0-255, and the outputs wanted."""
@@ -73,8 +49,18 @@ class InferenceRequest:
     outputs: tuple[tuple[str, bool], ...]  # (name, as binary), in response order
 
 
+def is_protocol_path(path: str) -> bool:
+    """Whether a request to `path` is one of this protocol's (its errors then take its shape)."""
+    return path == PATH_PREFIX or path.startswith(PATH_PREFIX + "/")
+
+
+def error_body(message: str) -> dict[str, Any]:
+    """The protocol's error body: {"error": message} (the request id is in X-Request-ID)."""
+    return {"error": message}
+
+
 def _bad(message: str) -> APIError:
-    return APIError(400, message)
+    return APIError(BAD_INPUT_STATUS, message)
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
@@ -213,16 +199,13 @@ def _index(mask: np.ndarray, shape: tuple[int, ...]) -> list[int]:
 
 def _check_pixels(arr: np.ndarray, name: str) -> None:
     """400 naming the first element that is NaN, infinite or outside 0-255."""
-    if arr.min() >= 0 and arr.max() <= 255:  # the common case; NaN fails both comparisons
+    bad = first_bad_pixel(arr)
+    if bad is None:
         return
-    finite = np.isfinite(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, bool)
-    with np.errstate(invalid="ignore"):
-        bad = ~finite | (arr < 0) | (arr > 255)
-    index = _index(bad, arr.shape)
-    value = arr[tuple(index)]
-    if not finite[tuple(index)]:
-        raise _bad(f"input '{name}': element {index} is {value}; pixels must be finite numbers")
-    raise _bad(f"input '{name}': element {index} is {value:g}, outside the pixel range 0-255 "
+    index = list(bad.index)
+    if not bad.finite:
+        raise _bad(f"input '{name}': element {index} is {bad.value}; pixels must be finite numbers")
+    raise _bad(f"input '{name}': element {index} is {bad.value:g}, outside the pixel range 0-255 "
                "(raw grayscale, white digit on black)")
 
 

@@ -1,4 +1,4 @@
-"""service.v2_protocol: decoding inference bodies (JSON and binary tensors) and encoding responses."""
+"""service.codecs.v2.protocol: decoding inference bodies (JSON and binary tensors) and encoding responses."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import orjson
 import pytest
 from tritonclient.http import InferResult
 
-from service.errors import APIError
-from service.v2_protocol import DATATYPES, decompress, encode_response, parse_infer_request, split_body
+from service.api.errors import APIError
+from service.codecs.v2.protocol import DATATYPES, decompress, encode_response, parse_infer_request, split_body
 
 RNG = np.random.default_rng(5)
 PIXELS = RNG.integers(0, 256, (3, 28, 28)).astype(np.uint8)  # three images, raw 0-255

@@ -14,8 +14,8 @@ from PIL import Image
 
 from service.config import Settings
 from service.main import create_app
-from tests.image_helpers import encode, on_transparent_canvas, png_claiming_size, render
-from tests.service.test_api_errors import assert_error
+from testkit.images import encode, on_transparent_canvas, png_claiming_size, render
+from tests.service.api.test_api_errors import assert_error
 from training.data import Mnist
 
 URL = "/v1/predict/image"

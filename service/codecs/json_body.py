@@ -1,0 +1,32 @@
+"""JSON request bodies, for the codecs that read JSON (/v1 and the v2 inference header): decoding
+with orjson, and the cheap test for the literals NumPy would silently turn into numbers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from service.api.errors import APIError
+
+
+def load_json(body: bytes, what: str = "") -> Any:
+    """Decode JSON with orjson; 400 `malformed JSON{what}: ...` if it does not parse.
+
+    NaN and Infinity are not JSON, but they are numbers a client meant: they are let through (by
+    the json fallback) for the value checks to report. orjson refuses nesting deeper than 1024;
+    the fallback must refuse it too (RecursionError), not crash.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise APIError(400, f"malformed JSON{what}: {exc}") from None
+
+
+def has_json_literals(body: bytes) -> bool:
+    """True if the body may hold true/false/null, which NumPy would coerce to numbers."""
+    return b"true" in body or b"false" in body or b"null" in body

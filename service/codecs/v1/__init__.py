@@ -1,0 +1,1 @@
+"""The /v1 JSON protocol: its body parser and its request and response models."""

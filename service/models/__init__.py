@@ -1,0 +1,1 @@
+"""Models on disk and in memory: the weights directory (repository) and the loaded model."""
