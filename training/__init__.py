@@ -1,1 +1,2 @@
-"""NumPy-only training package for mnist-serve: layers, losses, optimizers, data and the training loop."""
+"""Training for mnist-serve, on the network core (`neuralnet`): data, download, augmentation, optimizers,
+the loop, evaluation, reports, and the `mnist-train` / `mnist-evaluate` commands."""
