@@ -1,6 +1,6 @@
 """The import rules of docs/architecture.md, read from every module's imports (including ones
 inside functions): the core stands alone on NumPy and the standard library; training and the
-service both stand on it and never on each other."""
+service both stand on it and never on each other; no package's modules import each other in a circle."""
 
 from __future__ import annotations
 
@@ -50,6 +50,72 @@ def test_training_and_service_both_stand_on_the_core() -> None:
     for package in ("training", "service"):
         users = [m for m, names in imported_packages(package).items() if "neuralnet" in names]
         assert users, f"{package}/ does not import the core"
+
+
+def module_graph(package: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same repository it imports (`from a.b import c` counts a.b.c
+    when c is a module), for every .py file of `package`."""
+    def module_name(path: Path) -> str:
+        parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    def exists(name: str) -> bool:
+        base = REPO_ROOT.joinpath(*name.split("."))
+        return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO_ROOT / package).rglob("*.py")):
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if exists(alias.name)}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and exists(node.module):
+                subs = {f"{node.module}.{alias.name}" for alias in node.names}
+                targets |= {sub for sub in subs if exists(sub)} or {node.module}
+                if any(not exists(sub) for sub in subs):
+                    targets.add(node.module)
+        graph[module_name(path)] = targets - {module_name(path)}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of `graph` as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+@pytest.mark.parametrize("package", ["neuralnet", "training", "service"])
+def test_no_import_circle_inside_a_package(package: str) -> None:
+    graph = module_graph(package)
+    assert len(graph) > 3
+    cycle = find_cycle({m: {t for t in targets if t.startswith(package)} for m, targets in graph.items()})
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_cycle_finder_finds_the_old_training_circle() -> None:
+    graph = {"training.train": {"training.report"}, "training.report": {"training.evaluate"},
+             "training.evaluate": {"training.train", "training.data"}, "training.data": set()}
+    circle = ["training.evaluate", "training.train", "training.report", "training.evaluate"]
+    assert find_cycle(graph) == circle
+    graph["training.evaluate"].discard("training.train")
+    assert find_cycle(graph) is None
 
 
 def test_import_checker_sees_a_forbidden_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
