@@ -22,9 +22,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """exp(z - max z) / sum exp(z - max z), row by row; one new array, the rest in place."""
-    z = logits - logits.max(axis=1, keepdims=True)
+def softmax(logits: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """exp(z - max z) / sum exp(z - max z), row by row; with `overwrite`, in `logits`' own memory."""
+    z = logits if overwrite else logits.copy()
+    z -= z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z

@@ -19,9 +19,8 @@ PIXEL_SCALE = 1 / 255
 def normalise(pixels: np.ndarray, mean: float, std: float, scale: float = PIXEL_SCALE,
               shape: tuple[int, ...] = INPUT_SHAPE, dtype: Any = np.float32) -> np.ndarray:
     """Raw pixels (N, 28, 28) or (N, 784), any numeric dtype -> normalised (N, 28, 28, 1) of `dtype`."""
-    number = np.dtype(dtype).type
     x = np.asarray(pixels, dtype=dtype).reshape(len(pixels), *shape)
-    x = x * number(scale)
-    x -= number(mean)
-    x /= number(std)
+    x = x * scale  # Python floats are cast to x's dtype, so float32 stays float32
+    x -= mean
+    x /= std
     return x
