@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Most pixels (width x height) an image "
                                   "may declare; checked before decoding (decompression bombs).")
     log_level: LogLevel = "info"
+    access_log: bool = Field(True, description="One JSON line per request on stderr (at log level "
+                             "info): request id, method, route, path, status, duration.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)

@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from threadpoolctl import threadpool_limits
 
 from service.api.handlers import install_error_handlers
-from service.api.logs import configure
+from service.api.logs import AccessLog, configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
@@ -37,10 +39,18 @@ def load_model(settings: Settings) -> LoadedModel:
     return LoadedModel.load(resolve(settings.weights_dir, settings.model, settings.version))
 
 
+def telemetry_config() -> TelemetryConfig:
+    """FastAPI's OpenTelemetry support, on when asked for with FASTAPI_OTEL_AUTO_CONFIGURE=true
+    (FastAPI's own switch); else off, since checking for providers costs every request ~2 %."""
+    if os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true":
+        return {}
+    return {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     """Build the app; with `load`, the lifespan loads the model before serving."""
     settings = settings or get_settings()
-    configure(settings.log_level)
+    access_log = AccessLog(configure(settings.log_level), enabled=settings.access_log)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -56,7 +66,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
         yield
 
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=JSONResponse)
+                  default_response_class=JSONResponse, telemetry=telemetry_config())
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.model = None
@@ -68,5 +78,6 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.include_router(page.router)
     if settings.benchmark_routes:
         app.include_router(bench.router)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log,
+                       max_body_bytes=settings.max_body_bytes)
     return app

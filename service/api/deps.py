@@ -1,4 +1,8 @@
-"""Route dependencies: the loaded model, the raw request body and an uploaded image file."""
+"""Route dependencies: the loaded model and an uploaded image file.
+
+The prediction routes (/v1/predict, /v1/predict/batch, v2 infer) call `current_model` and read
+the body (buffered and size-checked by the middleware) directly instead: resolving dependencies
+costs a one-image request about 6 % of its time."""
 
 from __future__ import annotations
 
@@ -29,14 +33,8 @@ async def loaded_model(request: Request) -> LoadedModel:
     return current_model(request)
 
 
-async def raw_body(request: Request) -> bytes:
-    """The body, already buffered (and size-checked) by the middleware."""
-    return await request.body()
-
-
 # Route parameter types, declared once for every router.
 Model = Annotated[LoadedModel, Depends(loaded_model)]
-RawBody = Annotated[bytes, Depends(raw_body)]
 IMAGE_TYPES = ("image/png", "image/jpeg")
 FILE_FIELD = "file"
 

@@ -7,6 +7,7 @@ the bytes received pass the limit. The buffered body is then replayed to the app
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -16,6 +17,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
+from service.api.logs import AccessLog
 from service.api.metrics import Metrics
 
 log = logging.getLogger("service.access")
@@ -23,16 +25,22 @@ REQUEST_ID_HEADER = b"x-request-id"
 VALID_ID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
+# Generated ids: a random prefix per process and a counter, unique without a system call per request.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count()
+
+
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and 0 < len(value) <= 128 and set(value) <= VALID_ID:
             return value.decode()
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
-        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog, max_body_bytes: int) -> None:
+        self.app, self.metrics, self.access_log = app, metrics, access_log
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,9 +77,8 @@ class RequestContextMiddleware:
             route_path = self._route_label(scope, status)
             seconds = time.perf_counter() - start
             self.metrics.observe_request(route_path, scope["method"], status, seconds)
-            log.info("request", extra={"request_id": rid, "method": scope["method"], "route": route_path,
-                                       "path": scope["path"], "status": status,
-                                       "duration_ms": round(seconds * 1000, 3)})
+            self.access_log.request(request_id=rid, method=scope["method"], route=route_path,
+                                    path=scope["path"], status=status, duration_ms=round(seconds * 1000, 3))
 
     @staticmethod
     def _route_label(scope: Scope, status: int) -> str:

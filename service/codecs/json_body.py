@@ -27,6 +27,13 @@ def load_json(body: bytes, what: str = "") -> Any:
             raise APIError(400, f"malformed JSON{what}: {exc}") from None
 
 
-def has_json_literals(body: bytes) -> bool:
-    """True if the body may hold true/false/null, which NumPy would coerce to numbers."""
+def has_json_literals(body: bytes, field: str | None = None) -> bool:
+    """True if the body may hold true/false/null, which NumPy would coerce to numbers.
+
+    A True may be a false alarm: it only sends the body through the exact, slower check. Given the
+    body's one expected key, `field`, two single-byte scans do instead of three word searches:
+    every literal has a `u` (true, null) or an `a` (false), and the key's own `a`s are discounted.
+    """
+    if field is not None:
+        return b"u" in body or body.count(b"a") > field.count("a")
     return b"true" in body or b"false" in body or b"null" in body

@@ -6,21 +6,22 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+from service.api.direct_route import DirectRoute
 from service.api.errors import APIError
 from service.api.responses import JSONResponse
 from service.api.schemas import Health
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
 
 @router.get("/health/live", response_model=Health)
-def live() -> JSONResponse:
+async def live() -> JSONResponse:
     """The process is up."""
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/health/ready", response_model=Health, responses={503: {"description": "No model loaded."}})
-def ready(request: Request) -> JSONResponse:
+async def ready(request: Request) -> JSONResponse:
     """200 once a model is loaded, else 503."""
     model = getattr(request.app.state, "model", None)
     if model is None:

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
-from service.api.deps import ImageUpload, Model, RawBody, image_upload
+from service.api import offload
+from service.api.deps import ImageUpload, Model, current_model, image_upload
+from service.api.direct_route import DirectRoute
 from service.api.openapi import example_digit, request_body
 from service.api.responses import JSONResponse
 from service.api.schemas import ERROR_RESPONSES, IMAGE_ERROR_RESPONSES, IMAGE_REQUEST_BODY
@@ -22,31 +24,39 @@ from service.codecs.v1.schemas import (
 )
 from service.models.loaded_model import LoadedModel
 
-router = APIRouter(prefix="/v1", tags=["predict"])
+router = APIRouter(prefix="/v1", tags=["predict"], route_class=DirectRoute)
 Upload = Annotated[ImageUpload, Depends(image_upload)]
 ReturnInput = Annotated[bool, Query(description="Add `input`: the 28x28 image the model saw.")]
 
 
-def _predict(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str, Any]]:
+def _answers(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str, Any]]:
     digits, proba = model.predict(pixels)
     request.app.state.metrics.observe_predictions(digits)
     return model.postprocess(digits, proba)
 
 
+async def _predict(request: Request, model: LoadedModel, pixels: np.ndarray) -> list[dict[str, Any]]:
+    return await offload.run(model.forward_seconds(len(pixels)), _answers, request, model, pixels)
+
+
 @router.post("/predict", response_model=Prediction, responses=ERROR_RESPONSES,
              openapi_extra=request_body(PredictRequest, {"pixels": example_digit()}))
-def predict(request: Request, model: Model, body: RawBody) -> JSONResponse:
+async def predict(request: Request) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
-    pixels = parse_single(body, request.headers.get("content-type"))
-    return JSONResponse(_predict(request, model, pixels)[0])
+    model, body = current_model(request), await request.body()
+    pixels = await offload.run(offload.parse_seconds(body), parse_single, body,
+                               request.headers.get("content-type"))
+    return JSONResponse((await _predict(request, model, pixels))[0])
 
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
              openapi_extra=request_body(BatchPredictRequest, {"images": [example_digit()] * 2}))
-def predict_batch(request: Request, model: Model, body: RawBody) -> JSONResponse:
+async def predict_batch(request: Request) -> JSONResponse:
     """Predict the digits in a batch of images, in order."""
-    pixels = parse_batch(body, request.headers.get("content-type"), request.app.state.settings.max_batch_size)
-    return JSONResponse({"predictions": _predict(request, model, pixels), "model": model.ident})
+    model, body = current_model(request), await request.body()
+    pixels = await offload.run(offload.parse_seconds(body), parse_batch, body,
+                               request.headers.get("content-type"), request.app.state.settings.max_batch_size)
+    return JSONResponse({"predictions": await _predict(request, model, pixels), "model": model.ident})
 
 
 @router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,
@@ -56,7 +66,7 @@ def predict_image(request: Request, model: Model, upload: Upload,
     """Predict the digit in a PNG or JPEG image of any size, dark on light or light on dark."""
     settings = request.app.state.settings
     pixels = mnist_input(upload.data, settings.max_image_bytes, settings.max_image_pixels, upload.loc)
-    answer = _predict(request, model, pixels.reshape(1, -1).astype(np.float32))[0]
+    answer = _answers(request, model, pixels.reshape(1, -1).astype(np.float32))[0]
     if return_input:
         answer["input"] = pixels
     return JSONResponse(answer)

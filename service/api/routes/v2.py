@@ -8,12 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.deps import RawBody, current_model
+from service.api import offload
+from service.api.deps import current_model
+from service.api.direct_route import DirectRoute
 from service.api.errors import APIError
 from service.api.openapi import BINARY, example_digit, request_body
 from service.api.responses import JSONResponse
 from service.codecs.pixels import SIDE
-from service.codecs.v2.protocol import OUTPUTS, PATH_PREFIX, encode_response, parse_infer_request
+from service.codecs.v2.protocol import (
+    OUTPUTS,
+    PATH_PREFIX,
+    InferenceRequest,
+    encode_response,
+    parse_infer_request,
+)
 from service.codecs.v2.schemas import (
     INPUT_NAME,
     V2_ERRORS,
@@ -24,7 +32,7 @@ from service.codecs.v2.schemas import (
 )
 from service.models.loaded_model import LoadedModel
 
-router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"])
+router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
 EXTENSIONS = ["binary_tensor_data"]
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
@@ -55,20 +63,20 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"applicati
 
 
 @router.get("/health/live", response_class=Response, responses=EMPTY_OK)
-def server_live() -> Response:
+async def server_live() -> Response:
     """The server is live."""
     return Response(status_code=200)
 
 
 @router.get("/health/ready", response_class=Response, responses={**EMPTY_OK, 503: V2_ERRORS[503]})
-def server_ready(request: Request) -> Response:
+async def server_ready(request: Request) -> Response:
     """200 once the model is loaded and ready for inference."""
     current_model(request)
     return Response(status_code=200)
 
 
 @router.get("", response_model=ServerMetadata)
-def server_metadata(request: Request) -> JSONResponse:
+async def server_metadata(request: Request) -> JSONResponse:
     """Server name, version and the protocol extensions it supports."""
     return JSONResponse({"name": request.app.title, "version": request.app.version,
                          "extensions": EXTENSIONS})
@@ -83,19 +91,19 @@ def _metadata(model: LoadedModel) -> dict[str, Any]:
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=V2_ERRORS)
-def model_metadata(request: Request, name: str) -> JSONResponse:
+async def model_metadata(request: Request, name: str) -> JSONResponse:
     """The model's versions, platform, inputs and outputs (-1: any batch size)."""
     return JSONResponse(_metadata(served_model(request, name)))
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=V2_ERRORS)
-def model_version_metadata(request: Request, name: str, version: str) -> JSONResponse:
+async def model_version_metadata(request: Request, name: str, version: str) -> JSONResponse:
     """The metadata of one version of the model."""
     return JSONResponse(_metadata(served_model(request, name, version)))
 
 
 @router.get("/models/{name}/ready", response_class=Response, responses={**EMPTY_OK, **V2_ERRORS})
-def model_ready(request: Request, name: str) -> Response:
+async def model_ready(request: Request, name: str) -> Response:
     """200 if the model is ready for inference."""
     served_model(request, name)
     return Response(status_code=200)
@@ -103,21 +111,28 @@ def model_ready(request: Request, name: str) -> Response:
 
 @router.get("/models/{name}/versions/{version}/ready", response_class=Response,
             responses={**EMPTY_OK, **V2_ERRORS})
-def model_version_ready(request: Request, name: str, version: str) -> Response:
+async def model_version_ready(request: Request, name: str, version: str) -> Response:
     """200 if this version of the model is ready for inference."""
     served_model(request, name, version)
     return Response(status_code=200)
 
 
-def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
-    settings = request.app.state.settings
-    parsed = parse_infer_request(body, request.headers.get("inference-header-content-length"),
-                                 request.headers.get("content-encoding"), settings.max_batch_size,
-                                 settings.max_body_bytes)
+def _predict(request: Request, model: LoadedModel, parsed: InferenceRequest) -> tuple[bytes, int | None]:
     digits, proba = model.predict(parsed.images)
     request.app.state.metrics.observe_predictions(digits)
-    content, header_length = encode_response(model.name, str(model.version), parsed,
-                                             digits, proba)
+    return encode_response(model.name, str(model.version), parsed, digits, proba)
+
+
+async def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
+    settings = request.app.state.settings
+    encoding = request.headers.get("content-encoding")
+    # a compressed body may inflate up to max_body_bytes, so its parse is never counted as short
+    parse_seconds = offload.parse_seconds(body) if encoding is None else float("inf")
+    parsed = await offload.run(parse_seconds, parse_infer_request, body,
+                               request.headers.get("inference-header-content-length"), encoding,
+                               settings.max_batch_size, settings.max_body_bytes)
+    content, header_length = await offload.run(model.forward_seconds(len(parsed.images)), _predict,
+                                               request, model, parsed)
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream",
@@ -126,13 +141,13 @@ def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
 
 @router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,
              openapi_extra=INFER_BODY)
-def infer(request: Request, name: str, body: RawBody) -> Response:
+async def infer(request: Request, name: str) -> Response:
     """Predict digits: input `images` (N images, raw 0-255), outputs `probabilities` and `digit`."""
-    return _infer(request, served_model(request, name), body)
+    return await _infer(request, served_model(request, name), await request.body())
 
 
 @router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
              responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
-def infer_version(request: Request, name: str, version: str, body: RawBody) -> Response:
+async def infer_version(request: Request, name: str, version: str) -> Response:
     """Predict digits with this version of the model (same body as /v2/models/{name}/infer)."""
-    return _infer(request, served_model(request, name, version), body)
+    return await _infer(request, served_model(request, name, version), await request.body())

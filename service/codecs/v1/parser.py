@@ -131,8 +131,8 @@ def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: boo
     except (ValueError, TypeError):
         uniform = False
     if uniform and not suspicious:
-        flat = batch.reshape(len(values), PIXELS).astype(np.float64, copy=False)
-        if first_bad_pixel(flat) is None:
+        flat = batch.reshape(len(values), PIXELS)
+        if first_bad_pixel(flat) is None:  # checked in the parsed dtype: one conversion, to float32
             return flat.astype(np.float32)
     problems: list[dict[str, Any]] = []
     out = np.empty((len(values), PIXELS), np.float32)
@@ -219,7 +219,7 @@ def parse_single(body: bytes, content_type: str | None) -> np.ndarray:
     # one image: orjson beats the byte-level batch parser, whose NumPy passes have a fixed cost
     obj = parse_json(body, content_type)
     check_fields(obj, "pixels")
-    return images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body), single=True)
+    return images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body, "pixels"), single=True)
 
 
 def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray:
@@ -241,4 +241,4 @@ def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray
     if len(images) > limit:
         raise APIError(422, f"images: {len(images)} images is more than the limit of {limit}",
                        [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
-    return images_from(images, ["body", "images"], has_json_literals(body))
+    return images_from(images, ["body", "images"], has_json_literals(body, "images"))

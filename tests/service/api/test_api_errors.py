@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.api.handlers import install_error_handlers
+from service.api.logs import AccessLog, configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.config import Settings
@@ -270,7 +271,8 @@ def test_fastapi_validation_errors_use_the_common_shape() -> None:
     def square(n: int) -> int:
         return n * n
 
-    app.add_middleware(RequestContextMiddleware, metrics=Metrics(), max_body_bytes=1024)
+    app.add_middleware(RequestContextMiddleware, metrics=Metrics(), access_log=AccessLog(configure("info")),
+                       max_body_bytes=1024)
     test_client = TestClient(app)
     error = assert_error(test_client.get("/square", params={"n": "two"}), 422, "invalid_input")
     assert error["details"][0]["loc"] == ["query", "n"]

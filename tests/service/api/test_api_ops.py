@@ -139,6 +139,31 @@ def test_unknown_paths_share_one_label(client: TestClient) -> None:
     assert not {"/a", "/b/c", "/v1/predictx"} & routes
 
 
+def test_invented_http_methods_share_one_metric_label(client: TestClient) -> None:
+    for method in ("FOO", "BAR", "X" * 2000):
+        assert client.request(method, "/v1/predict").status_code == 405
+    series = scrape(client)
+    methods = {dict(labels)["method"] for name, labels in series if name == "mnist_http_requests_total"}
+    assert "OTHER" in methods
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_access_log_setting(weights_dir: Path, capsys: pytest.CaptureFixture[str], enabled: bool) -> None:
+    settings = Settings(weights_dir=weights_dir, model="mnist-mlp", access_log=enabled)
+    with TestClient(create_app(settings)) as test_client:
+        capsys.readouterr()
+        ids = [test_client.get(path).headers["x-request-id"] for path in ("/v1/model", "/nope")]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"msg":"request"' in line]
+    if not enabled:
+        assert lines == []
+        return
+    assert [(e["request_id"], e["route"], e["status"], e["logger"], e["level"]) for e in lines] == [
+        (ids[0], "/v1/model", 200, "service.access", "info"),
+        (ids[1], "unmatched", 404, "service.access", "info")]
+    assert all(e["duration_ms"] >= 0 and e["method"] == "GET" and e["ts"].endswith("+00:00") for e in lines)
+
+
 # ---- OpenAPI and docs
 
 @pytest.fixture(scope="module")

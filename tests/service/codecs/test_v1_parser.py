@@ -97,6 +97,14 @@ def test_check_fields() -> None:
                                                 (b'{"pixels": [false]}', True), (b'{"pixels":[null]}', True)])
 def test_has_json_literals(body: bytes, expected: bool) -> None:
     assert has_json_literals(body) is expected
+    assert has_json_literals(body, "pixels") is expected
+    images = body.replace(b'"pixels"', b'"images"')
+    assert has_json_literals(images, "images") is expected
+
+
+def test_has_json_literals_with_a_field_may_only_err_towards_the_exact_check() -> None:
+    assert has_json_literals(b'{"pixels": [1], "data": [2]}', "pixels")  # a false alarm, never a miss
+    assert not has_json_literals(b'{"images": [[1, 2.5e2]]}', "images")
 
 
 # ---- images_from: good input

@@ -1,0 +1,87 @@
+"""The request fast path: short work on the event loop, long work in the thread pool, and routes
+whose endpoints need no parameter resolution called directly, with the same answers and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+from starlette.responses import Response
+
+from service.api import offload
+from service.api.direct_route import DirectRoute, direct_parameters
+from service.api.routes import predict, v2
+from service.config import Settings
+from service.main import create_app
+
+
+def where_it_ran(seconds: float) -> str:
+    async def main() -> tuple[int, int]:
+        return threading.get_ident(), await offload.run(seconds, threading.get_ident)
+
+    loop_thread, work_thread = asyncio.run(main())
+    return "inline" if loop_thread == work_thread else "thread pool"
+
+
+def test_short_work_runs_inline_and_long_work_in_the_thread_pool() -> None:
+    assert where_it_ran(offload.INLINE_SECONDS / 10) == "inline"
+    assert where_it_ran(offload.INLINE_SECONDS * 10) == "thread pool"
+
+
+def test_one_image_is_short_and_a_large_batch_is_not(weights_dir: Path) -> None:
+    with TestClient(create_app(Settings(weights_dir=weights_dir, model="mnist-cnn"))) as client:
+        model = client.app.state.model  # type: ignore[attr-defined]
+    assert 0 < model.forward_seconds(1) <= offload.INLINE_SECONDS
+    assert model.forward_seconds(256) > offload.INLINE_SECONDS
+    assert offload.parse_seconds(b"x" * 4000) <= offload.INLINE_SECONDS  # one image as JSON
+    assert offload.parse_seconds(b"x" * 700_000) > offload.INLINE_SECONDS  # 256 images as JSON
+
+
+async def takes_request(request: Request) -> Response:
+    return Response()
+
+
+async def takes_path(request: Request, name: str, version: str) -> Response:
+    return Response()
+
+
+async def takes_query(request: Request, limit: int = 3) -> Response:
+    return Response()
+
+
+def takes_request_sync(request: Request) -> Response:
+    return Response()
+
+
+def test_direct_parameters_only_for_endpoints_that_need_no_resolution() -> None:
+    assert direct_parameters(takes_request, set()) == ("request", [])
+    assert direct_parameters(takes_path, {"name", "version"}) == ("request", ["name", "version"])
+    assert direct_parameters(takes_path, {"name"}) is None  # `version` would be a query parameter
+    assert direct_parameters(takes_query, set()) is None
+    assert direct_parameters(takes_request_sync, set()) is None
+
+
+@pytest.mark.parametrize(("router", "path"), [
+    (predict.router, "/v1/predict"), (predict.router, "/v1/predict/batch"), (v2.router, "/v2/models/{name}/infer")])
+def test_prediction_routes_are_called_directly(router: object, path: str) -> None:
+    route = next(r for r in router.routes if getattr(r, "path", None) == path)  # type: ignore[attr-defined]
+    assert isinstance(route, DirectRoute)
+    assert direct_parameters(route.endpoint, set(route.param_convertors)) is not None
+
+
+def test_direct_routes_answer_and_fail_as_before(client: TestClient, example_digit: dict[str, Any]) -> None:
+    ok = client.post("/v1/predict", json={"pixels": example_digit["pixels"]})
+    assert ok.status_code == 200 and ok.json()["digit"] == example_digit["label"]
+    bad = client.post("/v1/predict", json={"pixels": [[300] * 28] * 28})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"] == ["body", "pixels", 0, 0]
+    missing = client.post("/v2/models/nope/infer", json={"inputs": []})
+    assert missing.status_code == 404 and "unknown model 'nope'" in missing.json()["error"]
+    batch = np.zeros((300, 784), np.uint8).tolist()  # long enough to go to the thread pool
+    answer = client.post("/v1/predict/batch", json={"images": batch})
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 300
