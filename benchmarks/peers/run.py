@@ -509,7 +509,7 @@ def targets_table(items: list[Target]) -> str:
     lines = ["| ratio | value | target | verdict |", "| --- | ---: | ---: | --- |"]
     for t in items:
         bound = f"<= {t.target:g}" if t.at_most else f">= {t.target:g}"
-        lines.append(f"| {t.name} | {_f(t.value, 2)} | {bound} | {t.verdict} |")
+        lines.append(f"| {t.name} | {_f(t.value, 3)} | {bound} | {t.verdict} |")
     return "\n".join(lines)
 
 
