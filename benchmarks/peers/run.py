@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -640,9 +641,15 @@ def bench_server(args: argparse.Namespace, spec: ServerSpec, kinds: dict[tuple[s
             kill_leftovers(server)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     reexec_without_blas_overrides(str(Path(__file__).resolve()), argv)
+    # SIGTERM unwinds like Ctrl-C, so every server started so far is stopped on the way out
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     args = parse_args(argv)
     if args.setup:
         ensure_peers_venv(force=True)
@@ -720,4 +727,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers were stopped on the way out
+        print("[peers] interrupted; every server started was stopped", file=sys.stderr)
+        sys.exit(130)
