@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MNIST_DATA_DIR ?= ../shared/data/mnist
 
-.PHONY: serve test lint install-dev train-mlp train-cnn clean notebook notebook-outputs
+.PHONY: serve test lint install-dev train-mlp train-cnn clean notebook notebook-outputs bench-peers \
+	bench-cnn-torch
 
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,14 @@ notebook: $(BIN)/.installed-notebook
 
 notebook-outputs: $(BIN)/.installed-dev
 	$(BIN)/python notebooks/execute.py notebooks/walkthrough.ipynb
+
+# mnist-serve against MLServer 1.7.1, a minimal FastAPI app and the bare forward pass (benchmarks/README.md,
+# "Peers"); MLServer and torch go into their own benchmarks/peers/.venv. PEERS_ARGS="--duration 5" etc.
+bench-peers: $(BIN)/.installed-dev
+	$(BIN)/python benchmarks/peers/run.py $(PEERS_ARGS)
+
+bench-cnn-torch: $(BIN)/.installed-dev
+	$(BIN)/python benchmarks/peers/cnn_vs_torch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -84,7 +84,7 @@ def _environment(env: Mapping[str, str | None] | None) -> dict[str, str]:
     return merged
 
 
-def _wait_ready(server: ServerProcess, timeout: float) -> None:
+def _wait_ready(server: ServerProcess, timeout: float, ready_path: str = "/health/ready") -> None:
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     with httpx.Client(base_url=server.base_url, timeout=2.0, trust_env=False) as client:
@@ -94,10 +94,10 @@ def _wait_ready(server: ServerProcess, timeout: float) -> None:
                 raise ServerStartError(f"mnist-serve exited with code {code} before it was ready; "
                                        f"log {server.log_path}:\n{server.log_text()}")
             try:
-                response = client.get("/health/ready")
+                response = client.get(ready_path)
                 if response.status_code == 200:
                     return
-                last = f"/health/ready answered {response.status_code}"
+                last = f"{ready_path} answered {response.status_code}"
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() >= deadline:
@@ -125,11 +125,12 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
 
 @contextmanager
 def running_command(command: list[str], port: int, env: Mapping[str, str], cwd: str | os.PathLike[str],
-                    timeout: float = 30, log_dir: str | os.PathLike[str] | None = None
-                    ) -> Iterator[ServerProcess]:
+                    timeout: float = 30, log_dir: str | os.PathLike[str] | None = None,
+                    ready_path: str = "/health/ready") -> Iterator[ServerProcess]:
     """Run a server `command` that listens on 127.0.0.1:`port`, with exactly `env`, until the block ends.
 
-    Like `running_server` (ready wait, log file, SIGTERM then SIGKILL), for a command line of your own.
+    Like `running_server` (ready wait, log file, SIGTERM then SIGKILL), for a command line of your own;
+    ready once `ready_path` answers 200 (e.g. "/v2/health/ready" for an Open Inference Protocol server).
     """
     tmp = None
     if log_dir is None:
@@ -144,7 +145,7 @@ def running_command(command: list[str], port: int, env: Mapping[str, str], cwd: 
         server = ServerProcess(base_url=f"http://{HOST}:{port}", process=process, log_path=log_path,
                                port=port)
         try:
-            _wait_ready(server, timeout)
+            _wait_ready(server, timeout, ready_path)
             yield server
         finally:
             server.stop()
