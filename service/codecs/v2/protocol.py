@@ -4,7 +4,9 @@ A request body is a JSON object, optionally followed by raw tensor bytes; then t
 `Inference-Header-Content-Length` header gives the JSON's length and each binary input says its
 size in `parameters.binary_data_size`. The one input, `images`, holds raw 0-255 pixels as
 [N, 28, 28], [N, 784] or [N, 1, 28, 28], in any numeric datatype. Binary tensors are read with
-`np.frombuffer` and JSON data with orjson and one `np.asarray`; checks run on whole arrays.
+`np.frombuffer`; JSON data, when it is one flat list of integers (as tritonclient sends it),
+straight from the bytes (`codecs.integers`), else with orjson and one `np.asarray`; checks run on
+whole arrays.
 Every problem is an APIError (400, or 413/415 for the body itself) saying what and where; under
 PATH_PREFIX errors take the protocol's shape (`error_body`), which `service.api.handlers` applies.
 """
@@ -21,6 +23,7 @@ import orjson
 from pydantic import ValidationError
 
 from service.api.errors import APIError
+from service.codecs.integers import only_digits_and_commas, small_uints
 from service.codecs.json_body import has_json_literals, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
 from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
@@ -34,6 +37,9 @@ DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
     ("INT8", "i1"), ("INT16", "<i2"), ("INT32", "<i4"), ("INT64", "<i8"),
     ("FP16", "<f2"), ("FP32", "<f4"), ("FP64", "<f8"))}
 NOT_PIXELS = ("BOOL", "BYTES", "BF16")  # in the spec, but no way to carry 0-255 grayscale
+# Stands in for a flat integer `data` list read straight from the bytes (a string no client sends)
+FAST_DATA = "\x00data parsed from the bytes"
+FAST_DATA_JSON = orjson.dumps(FAST_DATA)
 OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
     "probabilities": ("FP32", np.dtype("<f4")),  # [N, 10]
     "digit": ("INT64", np.dtype("<i8")),  # [N]
@@ -149,17 +155,43 @@ def _from_binary(tensor: RequestInput, dtype: np.dtype[Any], size: int, blob: by
     return np.frombuffer(blob, dtype, count).reshape(tensor.shape)
 
 
-def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes) -> np.ndarray:
+def _cut_flat_data(header: bytes) -> tuple[bytes, np.ndarray] | None:
+    """The common JSON body's one flat `"data": [integers]`, parsed from the bytes, and the header
+    with the list replaced by FAST_DATA; None when the body is anything else (the exact path)."""
+    if header.count(b'"data"') != 1:
+        return None
+    key = header.index(b'"data"') + len(b'"data"')
+    rest = header[key : key + 16].lstrip()
+    if not rest.startswith(b":") or not rest[1:].lstrip().startswith(b"["):
+        return None
+    start = header.index(b"[", key)
+    end = header.find(b"]", start)
+    if end < 0:
+        return None
+    text = header[start + 1 : end].translate(None, b" \t\r\n")
+    if not only_digits_and_commas(text):  # nested, floats, literals, ...: the exact path
+        return None
+    values = small_uints(text)
+    if values is None:
+        return None
+    return header[:start] + FAST_DATA_JSON + header[end + 1 :], values
+
+
+def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes,
+               parsed: np.ndarray | None = None) -> np.ndarray:
+    """The tensor's JSON `data` as an array of `dtype`; `parsed` is that data already read by
+    `_cut_flat_data` (flat integers)."""
     if "data" not in tensor.model_fields_set:
         raise _bad(f"input '{tensor.name}': no data; give `data`, or send it as binary with "
                    "parameters.binary_data_size")
     expected = math.prod(tensor.shape)
     try:
-        arr = np.asarray(tensor.data)
+        arr = np.asarray(tensor.data) if parsed is None else parsed
     except (ValueError, TypeError):  # ragged nesting
         raise _bad(f"input '{tensor.name}': data is ragged; give {expected} numbers, flat or nested "
                    f"to the shape {tensor.shape}") from None
-    if arr.dtype.kind not in "iuf" or (has_json_literals(header) and _holds_booleans(tensor.data)):
+    if arr.dtype.kind not in "iuf" or (parsed is None and has_json_literals(header)
+                                       and _holds_booleans(tensor.data)):
         raise _bad(f"input '{tensor.name}': data must hold only numbers, 0 to 255")
     if arr.size != expected:
         raise _bad(f"input '{tensor.name}': data has {arr.size} values, but shape {tensor.shape} "
@@ -209,7 +241,8 @@ def _check_pixels(arr: np.ndarray, name: str) -> None:
                "(raw grayscale, white digit on black)")
 
 
-def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: int) -> np.ndarray:
+def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: int,
+            parsed: np.ndarray | None = None) -> np.ndarray:
     sizes = [_binary_size(t) for t in tensors]
     declared = sum(s for s in sizes if s is not None)
     if declared and not blob:
@@ -226,7 +259,7 @@ def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: 
     _check_shape(tensor.shape, max_batch)
     dtype = _dtype_of(tensor.datatype)
     if size is None:
-        arr = _from_json(tensor, dtype, header)
+        arr = _from_json(tensor, dtype, header, parsed)
     else:
         if "data" in tensor.model_fields_set:
             raise _bad(f"input '{tensor.name}': give either data or parameters.binary_data_size, not both")
@@ -265,8 +298,14 @@ def parse_infer_request(body: bytes, header_length: str | None, content_encoding
                         max_batch: int, max_bytes: int) -> InferenceRequest:
     """Validate an inference request body; APIError says what is wrong and where."""
     header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
-    request = _validated(_load_json(header))
-    images = _images(request.inputs, header, blob, max_batch)
+    fast = _cut_flat_data(header) if not blob else None
+    if fast is not None:  # one flat list of integers: read from the bytes, the rest by orjson
+        request = _validated(_load_json(fast[0]))
+        if len(request.inputs) != 1 or request.inputs[0].data != FAST_DATA:  # the key was elsewhere
+            fast = None
+    if fast is None:
+        request = _validated(_load_json(header))
+    images = _images(request.inputs, header, blob, max_batch, None if fast is None else fast[1])
     return InferenceRequest(id=request.id, images=images, outputs=_outputs(request))
 
 

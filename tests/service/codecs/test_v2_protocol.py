@@ -185,3 +185,60 @@ def test_response_mixes_binary_and_json_outputs_and_omits_a_missing_id() -> None
                                     "parameters": {"binary_data_size": 16}}
     assert header["outputs"][1]["shape"] == [2, 10] and len(header["outputs"][1]["data"]) == 20
     assert body[header_length:] == digits.astype("<i8").tobytes()
+
+
+def exact_path(body: bytes) -> Any:
+    """What the exact path (orjson, np.asarray) makes of a body: with the fast path disabled."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("service.codecs.v2.protocol._cut_flat_data", lambda header: None)
+        try:
+            return parse(body).images
+        except APIError as exc:
+            return ("error", exc.status, exc.message)
+
+
+def outcome(body: bytes) -> Any:
+    try:
+        return parse(body).images
+    except APIError as exc:
+        return ("error", exc.status, exc.message)
+
+
+FLAT = PIXELS.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("body", [
+    json_body(FLAT, [3, 784], "UINT8"),
+    json_body(FLAT, [3, 28, 28], "FP32"),
+    orjson.dumps({"inputs": [{"name": "images", "shape": [3, 784], "datatype": "UINT8"}]})[:-2]
+    + b', "data" :\n [ ' + b" , ".join(str(v).encode() for v in FLAT) + b" ] }]}",  # spaces, newlines
+    json_body(FLAT[:-1], [3, 784], "UINT8"),  # one value short
+    json_body([*FLAT[:-1], 300], [3, 784], "UINT8"),  # out of range
+    json_body([*FLAT[:-1], 200], [3, 784], "INT8"),  # more than INT8 holds
+    json_body(FLAT, [3, 784], "UINT8", parameters={"data": [1, 2]}),  # the key twice
+    json_body(FLAT, [3, 784], "BOOL"),
+    json_body([float(v) for v in FLAT], [3, 784], "FP32"),  # floats: the exact path
+    json_body(PIXELS.tolist(), [3, 28, 28], "UINT8"),  # nested: the exact path
+], ids=["flat", "fp32", "whitespace", "short", "range", "int8", "key twice", "bool", "floats", "nested"])
+def test_flat_integer_data_read_from_the_bytes_matches_the_exact_path(body: bytes) -> None:
+    from service.codecs.v2.protocol import _cut_flat_data
+
+    if b"[[" not in body and b".0" not in body:  # flat integers: the fast path is taken
+        assert _cut_flat_data(body) is not None
+    fast, exact = outcome(body), exact_path(body)
+    if isinstance(exact, tuple):
+        assert fast == exact
+    else:
+        assert fast.dtype == exact.dtype == np.float32
+        np.testing.assert_array_equal(fast, exact)
+
+
+def test_a_data_key_outside_the_input_is_not_taken_for_its_data() -> None:
+    blob = PIXELS.astype(np.uint8).tobytes()
+    header = orjson.dumps({"inputs": [{"name": "images", "shape": [3, 784], "datatype": "UINT8",
+                                       "parameters": {"binary_data_size": len(blob)}}],
+                           "parameters": {"data": [9, 9, 9]}})
+    np.testing.assert_array_equal(parse(header + blob, str(len(header))).images, EXPECTED)
+    only_elsewhere = orjson.dumps({"inputs": [{"name": "images", "shape": [1, 784], "datatype": "UINT8"}],
+                                   "parameters": {"data": [1] * 784}})
+    assert "no data" in error_of(only_elsewhere).message
