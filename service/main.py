@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
-from threadpoolctl import threadpool_limits
 
 from service.api.handlers import install_error_handlers
 from service.api.logs import AccessLog, configure
@@ -23,6 +22,7 @@ from service.api.routes import bench, health, models, page, predict, v2
 from service.config import Settings, get_settings
 from service.models.loaded_model import LoadedModel
 from service.models.repository import resolve
+from service.process import prepare
 
 log = logging.getLogger("service")
 
@@ -55,8 +55,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # per process, so each uvicorn worker applies it; it holds until the process ends
-        threadpool_limits(limits=settings.blas_threads, user_api="blas")
+        prepare(settings.blas_threads)  # per process, so each uvicorn worker applies it
         if load:
             model = load_model(settings)
             app.state.model = model
