@@ -14,6 +14,7 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 INLINE_SECONDS = 0.001
 # Parsing cost per body byte, from benchmarks/bench_parsing.py (a 256-image /v1 body of ~700 KB
@@ -31,3 +32,13 @@ async def run(seconds: float, fn: Callable[..., T], *args: object) -> T:
     if seconds <= INLINE_SECONDS:
         return fn(*args)
     return await run_in_threadpool(fn, *args)
+
+
+async def parse_then_run(parse: Callable[[], P], parse_seconds: float, work: Callable[[P], T],
+                         work_seconds: Callable[[P], float]) -> T:
+    """`work(parse())`. A long parse (a large body) and the work after it share one thread-pool
+    hop; after a short parse the work runs inline or in the pool by its own expected cost."""
+    if parse_seconds > INLINE_SECONDS:
+        return await run_in_threadpool(lambda: work(parse()))
+    parsed = parse()
+    return await run(work_seconds(parsed), work, parsed)

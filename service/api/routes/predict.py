@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -35,28 +36,29 @@ def _answers(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str
     return model.postprocess(digits, proba)
 
 
-async def _predict(request: Request, model: LoadedModel, pixels: np.ndarray) -> list[dict[str, Any]]:
-    return await offload.run(model.forward_seconds(len(pixels)), _answers, request, model, pixels)
+async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]) -> list[dict[str, Any]]:
+    """The answers for the images `parse` finds in the body, each step where its cost says."""
+    model, body = current_model(request), await request.body()
+    return await offload.parse_then_run(
+        lambda: parse(body), offload.parse_seconds(body), lambda pixels: _answers(request, model, pixels),
+        lambda pixels: model.forward_seconds(len(pixels)))
 
 
 @router.post("/predict", response_model=Prediction, responses=ERROR_RESPONSES,
              openapi_extra=request_body(PredictRequest, {"pixels": example_digit()}))
 async def predict(request: Request) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
-    model, body = current_model(request), await request.body()
-    pixels = await offload.run(offload.parse_seconds(body), parse_single, body,
-                               request.headers.get("content-type"))
-    return JSONResponse((await _predict(request, model, pixels))[0])
+    content_type = request.headers.get("content-type")
+    return JSONResponse((await _predict(request, lambda body: parse_single(body, content_type)))[0])
 
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
              openapi_extra=request_body(BatchPredictRequest, {"images": [example_digit()] * 2}))
 async def predict_batch(request: Request) -> JSONResponse:
     """Predict the digits in a batch of images, in order."""
-    model, body = current_model(request), await request.body()
-    pixels = await offload.run(offload.parse_seconds(body), parse_batch, body,
-                               request.headers.get("content-type"), request.app.state.settings.max_batch_size)
-    return JSONResponse({"predictions": await _predict(request, model, pixels), "model": model.ident})
+    content_type, limit = request.headers.get("content-type"), request.app.state.settings.max_batch_size
+    answers = await _predict(request, lambda body: parse_batch(body, content_type, limit))
+    return JSONResponse({"predictions": answers, "model": current_model(request).ident})
 
 
 @router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,

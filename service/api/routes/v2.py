@@ -128,11 +128,12 @@ async def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
     encoding = request.headers.get("content-encoding")
     # a compressed body may inflate up to max_body_bytes, so its parse is never counted as short
     parse_seconds = offload.parse_seconds(body) if encoding is None else float("inf")
-    parsed = await offload.run(parse_seconds, parse_infer_request, body,
-                               request.headers.get("inference-header-content-length"), encoding,
-                               settings.max_batch_size, settings.max_body_bytes)
-    content, header_length = await offload.run(model.forward_seconds(len(parsed.images)), _predict,
-                                               request, model, parsed)
+    header_length_field = request.headers.get("inference-header-content-length")
+    content, header_length = await offload.parse_then_run(
+        lambda: parse_infer_request(body, header_length_field, encoding, settings.max_batch_size,
+                                    settings.max_body_bytes),
+        parse_seconds, lambda parsed: _predict(request, model, parsed),
+        lambda parsed: model.forward_seconds(len(parsed.images)))
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream",
