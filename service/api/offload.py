@@ -2,8 +2,9 @@
 
 A hop to the thread pool and back costs about as much as the whole forward pass of one image
 (30-400 us), so short work runs inline: the loop is then blocked for at most `INLINE_SECONDS`.
-Anything expected to take longer (large bodies, big batches, image files) goes to the thread pool,
-so the loop keeps answering other requests, health probes among them, meanwhile.
+A longer forward pass (big batches; NumPy's matrix products release the GIL) and image decoding go
+to the thread pool, so the loop keeps answering other requests, health probes among them,
+meanwhile. Parsing is the exception: it runs inline up to `PARSE_INLINE_SECONDS` (see there).
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 INLINE_SECONDS = 0.001
-# Parsing cost per body byte, from benchmarks/bench_parsing.py (a 256-image /v1 body of ~700 KB
-# parses in 6-20 ms): an over-estimate, so that only bodies of a few images parse inline.
-PARSE_SECONDS_PER_BYTE = 3e-8
+# Parsing holds the GIL for most of its time (bytes and small NumPy passes), so a thread gains it
+# no parallelism, only hand-offs with the loop: measured with 256-image bodies, 6.4 ms of CPU per
+# request parsed in the pool against 4.3 ms inline. A parse runs inline up to this expected cost.
+PARSE_INLINE_SECONDS = 0.005
+# Parsing cost per body byte on the integer fast paths (benchmarks/bench_parsing.py: a 256-image
+# body of ~470 KB in ~1.5 ms); bodies of floats take the exact path, several times slower.
+PARSE_SECONDS_PER_BYTE = 4e-9
 
 
 def parse_seconds(body: bytes) -> float:
@@ -36,9 +41,9 @@ async def run(seconds: float, fn: Callable[..., T], *args: object) -> T:
 
 async def parse_then_run(parse: Callable[[], P], parse_seconds: float, work: Callable[[P], T],
                          work_seconds: Callable[[P], float]) -> T:
-    """`work(parse())`. A long parse (a large body) and the work after it share one thread-pool
-    hop; after a short parse the work runs inline or in the pool by its own expected cost."""
-    if parse_seconds > INLINE_SECONDS:
+    """`work(parse())`. A long parse (a very large body) and the work after it share one thread-pool
+    hop; after a parse inline the work runs inline or in the pool by its own expected cost."""
+    if parse_seconds > PARSE_INLINE_SECONDS:
         return await run_in_threadpool(lambda: work(parse()))
     parsed = parse()
     return await run(work_seconds(parsed), work, parsed)

@@ -34,13 +34,30 @@ def test_short_work_runs_inline_and_long_work_in_the_thread_pool() -> None:
     assert where_it_ran(offload.INLINE_SECONDS * 10) == "thread pool"
 
 
+def test_a_long_parse_and_its_work_share_one_hop_and_a_short_one_stays_inline() -> None:
+    async def threads(parse_seconds: float, work_seconds: float) -> tuple[int, int, int]:
+        loop = threading.get_ident()
+        parse_thread, work_thread = await offload.parse_then_run(
+            threading.get_ident, parse_seconds, lambda parsed: (parsed, threading.get_ident()),
+            lambda parsed: work_seconds)
+        return loop, parse_thread, work_thread
+
+    loop, parsed_in, worked_in = asyncio.run(threads(offload.PARSE_INLINE_SECONDS * 2, 0))
+    assert parsed_in == worked_in != loop
+    loop, parsed_in, worked_in = asyncio.run(threads(offload.PARSE_INLINE_SECONDS / 2, 0))
+    assert parsed_in == worked_in == loop
+    loop, parsed_in, worked_in = asyncio.run(threads(offload.PARSE_INLINE_SECONDS / 2, 1.0))
+    assert parsed_in == loop != worked_in
+
+
 def test_one_image_is_short_and_a_large_batch_is_not(weights_dir: Path) -> None:
     with TestClient(create_app(Settings(weights_dir=weights_dir, model="mnist-cnn"))) as client:
         model = client.app.state.model  # type: ignore[attr-defined]
     assert 0 < model.forward_seconds(1) <= offload.INLINE_SECONDS
     assert model.forward_seconds(256) > offload.INLINE_SECONDS
     assert offload.parse_seconds(b"x" * 4000) <= offload.INLINE_SECONDS  # one image as JSON
-    assert offload.parse_seconds(b"x" * 700_000) > offload.INLINE_SECONDS  # 256 images as JSON
+    assert offload.parse_seconds(b"x" * 700_000) <= offload.PARSE_INLINE_SECONDS  # 256 images as JSON
+    assert offload.parse_seconds(b"x" * (8 << 20)) > offload.PARSE_INLINE_SECONDS  # the largest body
 
 
 async def takes_request(request: Request) -> Response:
