@@ -7,6 +7,7 @@ that same environment, so one Settings class is the only source of configuration
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import socket
@@ -37,6 +38,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def server_stack() -> tuple[str, str]:
+    """(HTTP parser, event loop) for uvicorn: httptools and uvloop, C implementations installed
+    with the service (~1.5x the requests/s of h11 and asyncio), else uvicorn's pure-Python ones."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return http, loop
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -57,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
+    http, loop = server_stack()
     print(f"mnist-serve: serving {model.name} v{model.version} on "
-          f"http://{settings.host}:{settings.port} ({settings.workers} worker(s))", file=sys.stderr)
+          f"http://{settings.host}:{settings.port} ({settings.workers} worker(s), {http} on {loop})",
+          file=sys.stderr)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                            access_log=False)
+                            access_log=False, http=http, loop=loop)
     if settings.workers > 1:
         sock = config.bind_socket()
         # The socket uvicorn binds for its workers is not seen as TCP by asyncio, so Nagle's

@@ -124,7 +124,7 @@ def test_image_rehearsal_serves_a_real_digit_and_stops_cleanly(mnist: Mnist, ima
     apply_copies(runtime, context, image)
 
     packages = installed(venv)
-    assert {"fastapi", "numpy", "uvicorn"} <= packages
+    assert {"fastapi", "numpy", "uvicorn", "httptools", "uvloop"} <= packages
     assert not packages & not_for_serving(), "training or test packages in the serving install"
 
     # The server: the Dockerfile's ENV, then compose's api environment, as `docker compose up` sets them.
@@ -169,3 +169,4 @@ def test_image_rehearsal_serves_a_real_digit_and_stops_cleanly(mnist: Mnist, ima
         log = server.log_text()
     assert code == 0, f"exit code {code} after SIGTERM ({signal.SIGTERM!r}); log:\n{log}"
     assert "Traceback" not in log, log
+    assert "httptools on uvloop" in log, "the image must serve with uvicorn's C parser and loop"
