@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from neuralnet.artifact import Artifact
-from neuralnet.layers import Conv2D, Dropout, Layer
+from neuralnet.layers import Conv2D, Dropout, Layer, ReLU
 from neuralnet.losses import log_softmax, softmax
 from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE, PIXEL_SCALE, normalise
@@ -29,7 +29,7 @@ from neuralnet.preprocess import INPUT_SHAPE, PIXEL_SCALE, normalise
 # Images per forward pass of a network with conv layers (larger batches run in chunks): an im2col
 # copy is ~0.5 MB per image, so 1024 at once would hold ~0.6 GB; 64 at a time is also the fastest
 # here (the buffers stay in cache). Dense networks need a few KB per image and are not chunked.
-CONV_CHUNK_IMAGES = 64
+CONV_CHUNK_IMAGES = 32
 
 # dL/dlogits for a chunk of logits and the slice of the batch it covers
 Seed = Callable[[np.ndarray, slice], np.ndarray]
@@ -50,12 +50,13 @@ class InferenceModel:
     chunk_images: int | None  # None: the whole batch in one pass
     dtype: Any = np.float32
     # the layers a prediction runs: the network's, less those that are the identity at inference
-    # (Dropout), which costs a single image a few percent of its forward pass
+    # (Dropout), with ReLU overwriting its input, which is always the previous layer's fresh output
     serving_layers: tuple[Layer, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.serving_layers:
-            layers = tuple(layer for layer in self.network.layers if not isinstance(layer, Dropout))
+            layers = tuple(ReLU(inplace=True) if isinstance(layer, ReLU) else layer
+                           for layer in self.network.layers if not isinstance(layer, Dropout))
             object.__setattr__(self, "serving_layers", layers)
 
     @classmethod

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from neuralnet.artifact import load_artifact
     from neuralnet.inference import InferenceModel
+    from service.process import tune_allocator
+
+    # every serving process sets the allocator up so (service/process.py); here it serves both
+    allocator = "tuned as in the service" if tune_allocator() else "default"
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--model", default="mnist-cnn", help="weights/<model>/ (latest version)")
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- CPU count: {os.cpu_count()}; Python {platform.python_version()}, NumPy {np.__version__} "
           f"(BLAS: {blas}), torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})")
     print("- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: unset")
+    print(f"- glibc malloc thresholds (both implementations, one process): {allocator}")
     print(f"- both: raw float32 pixels -> normalise -> network -> softmax; median of calls over "
           f"{args.seconds:g} s per cell; digits from {source}")
     script = Path(__file__).resolve().relative_to(REPO_ROOT)

@@ -16,8 +16,9 @@ from neuralnet.layers.base import Array, Layer
 class ReLU(Layer):
     kind: ClassVar[str] = "relu"
 
-    def __init__(self) -> None:
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
+        self.inplace = inplace  # overwrite the input (when nothing else holds it: inference)
         self.mask: Array | None = None
 
     def forward(self, x: Array, training: bool = False, keep: bool = False) -> Array:
@@ -25,7 +26,7 @@ class ReLU(Layer):
             self.mask = x > 0
             return x * self.mask
         self.mask = None
-        return np.maximum(x, 0)
+        return np.maximum(x, 0, out=x) if self.inplace else np.maximum(x, 0)
 
     def backward(self, grad: Array, params: bool = True) -> Array:
         return grad * self._saved("mask")
