@@ -45,7 +45,7 @@ class Memory:
     workers: int
     processes: int
     idle_mb: float
-    after_mb: float
+    after_mb: list[float]  # RSS after each round of loads: growth across rounds would be a leak
     peak_mb: float
 
 
@@ -154,10 +154,10 @@ def targets_table(items: list[Target]) -> str:
 
 
 def memory_table(items: list[Memory]) -> str:
-    lines = ["| server | workers | processes | idle RSS MB | RSS after loads MB | peak MB (sum of VmHWM) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {m.server} | {m.workers} | {m.processes} | {m.idle_mb:.0f} | {m.after_mb:.0f} "
-              f"| {m.peak_mb:.0f} |" for m in items]
+    lines = ["| server | workers | processes | idle RSS MB | RSS after each round of loads MB "
+             "| peak MB (sum of VmHWM) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {m.server} | {m.workers} | {m.processes} | {m.idle_mb:.0f} "
+              f"| {', '.join(f'{v:.0f}' for v in m.after_mb)} | {m.peak_mb:.0f} |" for m in items]
     return "\n".join(lines)
 
 

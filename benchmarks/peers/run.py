@@ -124,6 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--setup", action="store_true",
                    help="(re)install benchmarks/peers/.venv from requirements.txt and exit")
     p.add_argument("--duration", type=float, default=12, help="seconds of wrk load per row")
+    p.add_argument("--rounds", type=int, default=1, help="times every server's loads are run (the "
+                   "tables keep the last; memory is read after each: it must not grow)")
     p.add_argument("--warmup", type=float, default=1, help="seconds of unmeasured load before each row")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -169,18 +171,25 @@ def bench_server(args: argparse.Namespace, spec: ServerSpec, kinds: dict[tuple[s
                                      f"in-process model by {diff:.3g} > {TOLERANCE:g}")
                 measured.append(kind)
             rss, _, _ = tree_memory_mb(server.process.pid)
-            for kind in measured:
-                url = server.base_url + kind.path
-                if args.warmup > 0:
-                    run_wrk(url, kind.body, kind.headers, args.warmup, args.connections, args.threads)
+            after_rounds: list[float] = []
+            for round_ in range(1, args.rounds + 1):  # the tables keep the last round's rows
+                rows: list[Row] = []
+                for kind in measured:
+                    url = server.base_url + kind.path
+                    if args.warmup > 0 and round_ == 1:
+                        run_wrk(url, kind.body, kind.headers, args.warmup, args.connections, args.threads)
+                        drain(server.base_url, kind)
+                    progress(f"{spec.label} x{spec.workers}: round {round_}, {kind.load} {kind.endpoint} "
+                             f"for {args.duration:g} s")
+                    result = run_wrk(url, kind.body, kind.headers, args.duration, args.connections,
+                                     args.threads)
                     drain(server.base_url, kind)
-                progress(f"{spec.label} x{spec.workers}: {kind.load} {kind.endpoint} for {args.duration:g} s")
-                result = run_wrk(url, kind.body, kind.headers, args.duration, args.connections, args.threads)
-                drain(server.base_url, kind)
-                run.rows.append(Row(spec.label, spec.workers, kind.load, kind.endpoint, kind.images, result))
+                    rows.append(Row(spec.label, spec.workers, kind.load, kind.endpoint, kind.images, result))
+                after_rounds.append(tree_memory_mb(server.process.pid)[0])
+            run.rows.extend(rows)
             run.rows.extend(unsupported)
-            after, peak, count = tree_memory_mb(server.process.pid)
-            run.memory.append(Memory(spec.label, spec.workers, count, rss, after, peak))
+            _, peak, count = tree_memory_mb(server.process.pid)
+            run.memory.append(Memory(spec.label, spec.workers, count, rss, after_rounds, peak))
         finally:
             server.stop()
             kill_leftovers(server)
