@@ -205,3 +205,11 @@ def test_gradients_share_the_served_model_safely(weights_dir: Path) -> None:
         assert all(getattr(layer, name, None) is None for name in ("x", "mask", "cols", "out", "shape"))
     with pytest.raises(RuntimeError, match="keep=True"):
         model.network.layers[-1].backward(np.ones((1, 10), np.float32))
+
+
+def test_chunks_side_by_side_on_threads_give_the_same_answers(weights_dir: Path) -> None:
+    artifact = load_artifact(weights_dir / "mnist-cnn" / "1.npz")
+    pixels = np.random.default_rng(8).integers(0, 256, (100, 784)).astype(np.float32)
+    one, two = (InferenceModel.from_artifact(artifact, threads=t) for t in (1, 2))
+    assert two.chunk_images is not None and len(pixels) > 2 * two.chunk_images
+    np.testing.assert_array_equal(two.predict_proba(pixels), one.predict_proba(pixels))
