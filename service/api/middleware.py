@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
@@ -21,6 +22,10 @@ from service.api.logs import AccessLog
 from service.api.metrics import Metrics
 
 log = logging.getLogger("service.access")
+# Recorded (metrics, access log) for a request whose client hung up before the answer: nginx's code
+CLIENT_CLOSED_REQUEST = 499
+# On every response: no MIME sniffing of our JSON and pages, and no Referer to other sites
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_ID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -28,6 +33,13 @@ VALID_ID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 # Generated ids: a random prefix per process and a counter, unique without a system call per request.
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _id_counter = itertools.count()
+
+
+async def _client_gone() -> Message:
+    return {"type": "http.disconnect"}
+
+
+CLIENT_GONE: Receive = _client_gone  # what _buffer_body returns when the client hung up mid-body
 
 
 def _request_id(scope: Scope) -> str:
@@ -56,7 +68,10 @@ class RequestContextMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, rid.encode())]
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = [*headers, (REQUEST_ID_HEADER, rid.encode()),
+                                      *(h for h in SECURITY_HEADERS if h[0] not in present)]
             await send(message)
 
         try:
@@ -64,8 +79,13 @@ class RequestContextMiddleware:
             if body_receive is None:
                 await self._send_error(scope["path"], 413, f"request body is larger than the limit of "
                                        f"{self.max_body_bytes} bytes", rid, send_with_id)
+            elif body_receive is CLIENT_GONE:
+                status = CLIENT_CLOSED_REQUEST
             else:
                 await self.app(scope, body_receive, send_with_id)
+        except ClientDisconnect:  # the client hung up: nothing to answer, and not a server error
+            if not started:
+                status = CLIENT_CLOSED_REQUEST
         except Exception:
             # Any unexpected failure: the stack trace goes to the log only, the client gets the
             # common error body with the request id (and the X-Request-ID header).
@@ -91,7 +111,8 @@ class RequestContextMiddleware:
         return scope["path"] if scope["path"] in known and status != 404 else "unmatched"
 
     async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | None:
-        """A receive that replays the whole body, or None if it is over the limit."""
+        """A receive that replays the whole body; None if it is over the limit; CLIENT_GONE if the
+        client hung up before sending all of it."""
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return receive
         for name, value in scope["headers"]:
@@ -103,7 +124,7 @@ class RequestContextMiddleware:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return receive
+                return CLIENT_GONE
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

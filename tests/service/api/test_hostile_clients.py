@@ -1,0 +1,78 @@
+"""Clients that misbehave, against the real server process: each gets a clear answer (or none, when
+it hung up), is recorded honestly, and leaves no traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from testkit.server import HOST, ServerProcess, running_server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    with running_server("--model", "mnist-mlp") as process:
+        yield process
+
+
+def request_lines(server: ServerProcess) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("msg") == "request"]
+
+
+def test_client_hanging_up_mid_body_is_499_not_a_server_error(server: ServerProcess) -> None:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/predict/batch HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                     b"x-request-id: hung-up-1\r\ncontent-length: 1000\r\n\r\n" + b'{"images": [')
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while not any(line["request_id"] == "hung-up-1" for line in request_lines(server)):
+        assert time.monotonic() < deadline, server.log_text()
+        time.sleep(0.05)
+    (line,) = [line for line in request_lines(server) if line["request_id"] == "hung-up-1"]
+    assert line["status"] == 499
+    assert "Traceback" not in server.log_text()
+    metrics = httpx.get(f"{server.base_url}/metrics").text
+    statuses = {s.labels["status"] for f in text_string_to_metric_families(metrics)
+                for s in f.samples if s.name == "mnist_http_requests_total"}
+    assert "499" in statuses and "500" not in statuses
+
+
+def raw_request(server: ServerProcess, head: bytes, body: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (no client library would send these headers) and read the answer."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(head + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("value", ["²".encode("latin-1"), "1³".encode("latin-1"), "١٢".encode(), b"-1",
+                                   b"1e3", b"0x10"],
+                         ids=["superscript two", "superscript three", "arabic-indic digits", "negative",
+                              "exponent", "hex"])
+def test_numeric_headers_take_ascii_digits_only(server: ServerProcess, value: bytes) -> None:
+    status, body = raw_request(server, b"POST /v2/models/mnist-mlp/infer HTTP/1.1\r\nhost: x\r\n"
+                               b"content-type: application/octet-stream\r\n"
+                               b"inference-header-content-length: " + value + b"\r\n", b'{"inputs": []}')
+    assert status == 400, body
+    assert "Inference-Header-Content-Length" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/v1/model"), ("POST", "/v1/predict"),
+                                              ("GET", "/nope"), ("GET", "/metrics"), ("GET", "/v2")])
+def test_every_response_forbids_sniffing_and_referrers(server: ServerProcess, method: str, path: str) -> None:
+    response = httpx.request(method, f"{server.base_url}{path}", json={} if method == "POST" else None)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert len(response.headers.get_list("x-content-type-options")) == 1
