@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                            access_log=False, http=http, loop=loop)
+                            access_log=False, http=http, loop=loop,
+                            timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
     if settings.workers > 1:
         sock = config.bind_socket()
         # The socket uvicorn binds for its workers is not seen as TCP by asyncio, so Nagle's

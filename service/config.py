@@ -28,6 +28,11 @@ class Settings(BaseSettings):
                                  "/v1/predict/image (within max_body_bytes).")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Most pixels (width x height) an image "
                                   "may declare; checked before decoding (decompression bombs).")
+    body_timeout_seconds: float = Field(30.0, gt=0, description="A request body still incomplete after "
+                                        "this long gets 408 (a stalled or slow client), its buffer freed.")
+    shutdown_timeout_seconds: int = Field(25, ge=1, description="On SIGTERM, requests in flight get this "
+                                          "long to finish before the server stops anyway (below "
+                                          "Kubernetes' default terminationGracePeriodSeconds of 30).")
     log_level: LogLevel = "info"
     access_log: bool = Field(True, description="One JSON line per request on stderr (at log level "
                              "info): request id, method, route, path, status, duration.")

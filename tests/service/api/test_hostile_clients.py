@@ -76,3 +76,39 @@ def test_every_response_forbids_sniffing_and_referrers(server: ServerProcess, me
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert len(response.headers.get_list("x-content-type-options")) == 1
+
+
+def stalled_upload(server: ServerProcess, request_id: str) -> socket.socket:
+    """A connection that declares 1,000 body bytes and sends 10 (the caller closes it)."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    sock = socket.create_connection((HOST, port), timeout=10)
+    sock.sendall(b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"x-request-id: " + request_id.encode() + b"\r\ncontent-length: 1000\r\n\r\n"
+                 b'{"pixels":')
+    return sock
+
+
+def test_a_stalled_body_gets_408_within_the_timeout_and_the_server_stays_up() -> None:
+    with running_server("--model", "mnist-mlp", env={"MNIST_BODY_TIMEOUT_SECONDS": "1"}) as server:
+        started = time.monotonic()
+        with stalled_upload(server, "stalled-1") as sock:
+            answer = b""
+            while chunk := sock.recv(65536):  # the server answers, then closes the connection
+                answer += chunk
+        waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"did not arrive within 1 s" in answer
+        assert 0.9 < waited < 4, waited
+        assert httpx.get(f"{server.base_url}/health/live").status_code == 200
+        assert "Traceback" not in server.log_text()
+
+
+def test_shutdown_does_not_wait_for_a_stalled_upload_past_its_bound() -> None:
+    env = {"MNIST_BODY_TIMEOUT_SECONDS": "120", "MNIST_SHUTDOWN_TIMEOUT_SECONDS": "2"}
+    with running_server("--model", "mnist-mlp", env=env) as server, stalled_upload(server, "stalled-2"):
+        time.sleep(0.3)
+        started = time.monotonic()
+        code = server.stop(timeout=15)
+        stopped = time.monotonic() - started
+    assert code == 0, server.log_text()
+    assert stopped < 6, f"took {stopped:.1f} s to stop with a stalled upload open"
