@@ -37,7 +37,8 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
-		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml
+		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml \
+		deploy/kubernetes/pdb.yaml
 
 # The exact commands that produced the shipped weights (see README).
 train-mlp: $(BIN)/.installed-dev

@@ -140,3 +140,10 @@ def test_prometheus_profile_scrapes_the_api_metrics(services: dict[str, Any]) ->
     host, port = target.split(":")
     assert host == "api" and host in services
     assert int(port) == int(final_stage().env["MNIST_PORT"])
+
+
+def test_api_drops_every_capability_and_privilege_gain(services: dict[str, Any]) -> None:
+    api = services["api"]
+    assert api["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in api["security_opt"]
+    assert api["read_only"] is True

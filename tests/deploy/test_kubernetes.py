@@ -121,3 +121,17 @@ def test_resources_and_autoscaler(objects: list[dict[str, Any]]) -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["type"] == "Utilization"
     assert hpa["spec"]["minReplicas"] <= deployment["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_pods_drain_before_shutdown_within_the_grace_period(objects: list[dict[str, Any]]) -> None:
+    pod = pod_spec(one(objects, "Deployment"))
+    pre_stop = container(objects)["lifecycle"]["preStop"]["sleep"]["seconds"]
+    shutdown = Settings.model_fields["shutdown_timeout_seconds"].default
+    assert pre_stop > 0 and pre_stop + shutdown <= pod["terminationGracePeriodSeconds"]
+
+
+def test_a_disruption_budget_keeps_a_pod_serving(objects: list[dict[str, Any]]) -> None:
+    budget, deployment = one(objects, "PodDisruptionBudget"), one(objects, "Deployment")
+    assert budget["spec"]["minAvailable"] >= 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
