@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: int = Field(25, ge=1, description="On SIGTERM, requests in flight get this "
                                           "long to finish before the server stops anyway (below "
                                           "Kubernetes' default terminationGracePeriodSeconds of 30).")
+    max_in_flight: int = Field(32, ge=1, description="Requests a worker works on at once (health checks "
+                               "and /metrics aside); more get 503 with Retry-After at once. 32 "
+                               "connections already saturate a worker (benchmarks/README.md): past "
+                               "that, requests only wait, and hold memory while they do.")
     log_level: LogLevel = "info"
     access_log: bool = Field(True, description="One JSON line per request on stderr (at log level "
                              "info): request id, method, route, path, status, duration.")

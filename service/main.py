@@ -78,5 +78,6 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     if settings.benchmark_routes:
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log,
-                       max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds)
+                       max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds,
+                       max_in_flight=settings.max_in_flight)
     return app

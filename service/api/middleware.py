@@ -26,6 +26,8 @@ from service.api.metrics import Metrics
 log = logging.getLogger("service.access")
 # Recorded (metrics, access log) for a request whose client hung up before the answer: nginx's code
 CLIENT_CLOSED_REQUEST = 499
+# Never refused for overload: probes and scrapes must answer while the server is busy
+UNLIMITED = ("/health/", "/v2/health/", "/metrics")
 # On every response: no MIME sniffing of our JSON and pages, and no Referer to other sites
 SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 REQUEST_ID_HEADER = b"x-request-id"
@@ -58,9 +60,10 @@ def _request_id(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog, max_body_bytes: int,
-                 body_timeout: float = 30.0) -> None:
+                 body_timeout: float = 30.0, max_in_flight: int = 32) -> None:
         self.app, self.metrics, self.access_log = app, metrics, access_log
         self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
+        self.max_in_flight, self.in_flight = max_in_flight, 0  # the loop's own count: one thread
         # Body reads in progress -> their deadline, checked by one watchdog task: cheaper per request
         # than a timer per read (a one-image request is ~130 us; asyncio.timeout added ~6)
         self._reading: dict[asyncio.Task[Any], float] = {}
@@ -87,6 +90,15 @@ class RequestContextMiddleware:
                                       *(h for h in SECURITY_HEADERS if h[0] not in present)]
             await send(message)
 
+        limited = not scope["path"].startswith(UNLIMITED)
+        if limited and self.in_flight >= self.max_in_flight:
+            status = 503
+            await self._send_error(scope["path"], 503, f"the server is busy ({self.max_in_flight} requests "
+                                   "in flight); retry in a second", rid, send_with_id, code="overloaded",
+                                   close=False, headers=((b"retry-after", b"1"),))
+            self._record(scope, rid, status, start)
+            return
+        self.in_flight += limited
         try:
             body_receive = await self._buffer_body(scope, receive)
             if body_receive is None:
@@ -110,11 +122,15 @@ class RequestContextMiddleware:
                 await self._send_error(scope["path"], 500, "internal server error; quote the request id "
                                        "to the operator", rid, send_with_id)
         finally:
-            route_path = self._route_label(scope, status)
-            seconds = time.perf_counter() - start
-            self.metrics.observe_request(route_path, scope["method"], status, seconds)
-            self.access_log.request(request_id=rid, method=scope["method"], route=route_path,
-                                    path=scope["path"], status=status, duration_ms=round(seconds * 1000, 3))
+            self.in_flight -= limited
+            self._record(scope, rid, status, start)
+
+    def _record(self, scope: Scope, rid: str, status: int, start: float) -> None:
+        route_path = self._route_label(scope, status)
+        seconds = time.perf_counter() - start
+        self.metrics.observe_request(route_path, scope["method"], status, seconds)
+        self.access_log.request(request_id=rid, method=scope["method"], route=route_path,
+                                path=scope["path"], status=status, duration_ms=round(seconds * 1000, 3))
 
     @staticmethod
     def _route_label(scope: Scope, status: int) -> str:
@@ -190,11 +206,13 @@ class RequestContextMiddleware:
                     task.cancel()
 
     @staticmethod
-    async def _send_error(path: str, status: int, message: str, rid: str, send: Send) -> None:
-        payload: dict[str, Any] = error_content(path, status, message, rid)
+    async def _send_error(path: str, status: int, message: str, rid: str, send: Send,
+                          code: str | None = None, close: bool = True,
+                          headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        payload: dict[str, Any] = error_content(path, status, message, rid, code=code)
         data = orjson.dumps(payload)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(data)).encode()),
-                                (b"connection", b"close")]})
+                                *([(b"connection", b"close")] if close else []), *headers]})
         await send({"type": "http.response.body", "body": data})

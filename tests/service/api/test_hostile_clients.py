@@ -112,3 +112,25 @@ def test_shutdown_does_not_wait_for_a_stalled_upload_past_its_bound() -> None:
         stopped = time.monotonic() - started
     assert code == 0, server.log_text()
     assert stopped < 6, f"took {stopped:.1f} s to stop with a stalled upload open"
+
+
+def test_past_the_in_flight_limit_requests_get_503_at_once_and_health_still_answers() -> None:
+    with running_server("--model", "mnist-mlp", env={"MNIST_MAX_IN_FLIGHT": "2"}) as server:
+        url = f"{server.base_url}/v1/predict"
+        with stalled_upload(server, "slot-1"), stalled_upload(server, "slot-2"):
+            time.sleep(0.3)  # both hold a slot while their bodies do not arrive
+            started = time.monotonic()
+            busy = httpx.post(url, json={"pixels": [0] * 784})
+            assert time.monotonic() - started < 0.5
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "1"
+            assert busy.json()["error"]["code"] == "overloaded"
+            v2 = httpx.post(f"{server.base_url}/v2/models/mnist-mlp/infer", json={"inputs": []})
+            assert v2.status_code == 503 and "busy" in v2.json()["error"]
+            assert httpx.get(f"{server.base_url}/health/live").status_code == 200
+            assert httpx.get(f"{server.base_url}/health/ready").status_code == 200
+        deadline = time.monotonic() + 5
+        while (answer := httpx.post(url, json={"pixels": [0] * 784})).status_code == 503:
+            assert time.monotonic() < deadline  # the hung-up uploads give their slots back
+            time.sleep(0.05)
+        assert answer.status_code == 200
