@@ -211,11 +211,18 @@ def parse_single(body: bytes, content_type: str | None) -> np.ndarray:
     return images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body, "pixels"), single=True)
 
 
+def _check_count(images: int, limit: int) -> None:
+    if images > limit:
+        raise APIError(422, f"images: {images} images is more than the limit of {limit}",
+                       [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
+
+
 def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray:
     """The /v1/predict/batch body `{"images": [1 to limit images]}` as (N, 784) float32."""
     require_json(content_type)
     fast = integer_images(body, "images")
-    if fast is not None and len(fast) <= limit:
+    if fast is not None:  # already parsed: only its count can still be wrong
+        _check_count(len(fast), limit)
         return fast
     obj = parse_json(body, content_type)
     check_fields(obj, "images")
@@ -227,7 +234,5 @@ def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray
         raise APIError(422, "images: the batch is empty; send 1 to "
                        f"{limit} images", [{"loc": ["body", "images"], "msg": "empty batch",
                                              "type": "too_short"}])
-    if len(images) > limit:
-        raise APIError(422, f"images: {len(images)} images is more than the limit of {limit}",
-                       [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
+    _check_count(len(images), limit)
     return images_from(images, ["body", "images"], has_json_literals(body, "images"))
