@@ -21,6 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+# Health probes and scrapes: not counted as traffic, and never refused for overload (middleware.py)
 NOT_TRAFFIC = ("/health/", "/metrics", "/v2/health/")
 # HTTP methods as metric labels: a fixed set, so invented methods cannot grow the series without end
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
@@ -47,7 +48,7 @@ class Metrics:
         self._digit_series = [self.digits.labels(str(d)) for d in range(10)]
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        if route.startswith(NOT_TRAFFIC) or route == "/metrics":
+        if route.startswith(NOT_TRAFFIC):
             return
         method = method if method in METHODS else "OTHER"
         series = self._request_series.get((route, method, status))

@@ -21,13 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
 from service.api.logs import AccessLog
-from service.api.metrics import Metrics
+from service.api.metrics import NOT_TRAFFIC, Metrics
 
 log = logging.getLogger("service.access")
 # Recorded (metrics, access log) for a request whose client hung up before the answer: nginx's code
 CLIENT_CLOSED_REQUEST = 499
-# Never refused for overload: probes and scrapes must answer while the server is busy
-UNLIMITED = ("/health/", "/v2/health/", "/metrics")
 # On every response: no MIME sniffing of our JSON and pages, and no Referer to other sites
 SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 REQUEST_ID_HEADER = b"x-request-id"
@@ -37,18 +35,6 @@ VALID_ID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 # Generated ids: a random prefix per process and a counter, unique without a system call per request.
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _id_counter = itertools.count()
-
-
-async def _client_gone() -> Message:
-    return {"type": "http.disconnect"}
-
-
-async def _timed_out() -> Message:
-    return {"type": "http.disconnect"}
-
-
-CLIENT_GONE: Receive = _client_gone  # what _buffer_body returns when the client hung up mid-body
-BODY_TIMED_OUT: Receive = _timed_out  # ... and when the body stalled past the timeout
 
 
 def _request_id(scope: Scope) -> str:
@@ -90,7 +76,7 @@ class RequestContextMiddleware:
                                       *(h for h in SECURITY_HEADERS if h[0] not in present)]
             await send(message)
 
-        limited = not scope["path"].startswith(UNLIMITED)
+        limited = not scope["path"].startswith(NOT_TRAFFIC)  # probes and scrapes answer even when busy
         if limited and self.in_flight >= self.max_in_flight:
             status = 503
             await self._send_error(scope["path"], 503, f"the server is busy ({self.max_in_flight} requests "
@@ -101,16 +87,15 @@ class RequestContextMiddleware:
         self.in_flight += limited
         try:
             body_receive = await self._buffer_body(scope, receive)
-            if body_receive is None:
-                await self._send_error(scope["path"], 413, f"request body is larger than the limit of "
-                                       f"{self.max_body_bytes} bytes", rid, send_with_id)
-            elif body_receive is CLIENT_GONE:
-                status = CLIENT_CLOSED_REQUEST
-            elif body_receive is BODY_TIMED_OUT:
-                await self._send_error(scope["path"], 408, f"the request body did not arrive within "
-                                       f"{self.body_timeout:g} s", rid, send_with_id)
-            else:
+            if not isinstance(body_receive, int):
                 await self.app(scope, body_receive, send_with_id)
+            elif body_receive == CLIENT_CLOSED_REQUEST:
+                status = CLIENT_CLOSED_REQUEST
+            else:
+                message = (f"request body is larger than the limit of {self.max_body_bytes} bytes"
+                           if body_receive == 413 else
+                           f"the request body did not arrive within {self.body_timeout:g} s")
+                await self._send_error(scope["path"], body_receive, message, rid, send_with_id)
         except ClientDisconnect:  # the client hung up: nothing to answer, and not a server error
             if not started:
                 status = CLIENT_CLOSED_REQUEST
@@ -142,15 +127,15 @@ class RequestContextMiddleware:
         known = {getattr(r, "path", None) for r in getattr(app, "routes", [])}
         return scope["path"] if scope["path"] in known and status != 404 else "unmatched"
 
-    async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | None:
-        """A receive that replays the whole body; None if it is over the limit; CLIENT_GONE if the
-        client hung up before sending all of it; BODY_TIMED_OUT if it stalled past body_timeout (the
-        partial body is dropped at once)."""
+    async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | int:
+        """A receive that replays the whole body, or the status the request ends with instead: 413
+        over the size limit, 408 stalled past body_timeout (the partial body is dropped at once),
+        CLIENT_CLOSED_REQUEST if the client hung up before sending all of it."""
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return receive
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                return None
+                return 413
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -161,18 +146,18 @@ class RequestContextMiddleware:
             while more:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    return CLIENT_GONE
+                    return CLIENT_CLOSED_REQUEST
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body_bytes:
-                    return None
+                    return 413
                 chunks.append(chunk)
                 more = message.get("more_body", False)
         except asyncio.CancelledError:
             if task not in self._expired:
                 raise
             task.uncancel()  # cancelled by the watchdog, not by the server: answer 408
-            return BODY_TIMED_OUT
+            return 408
         finally:
             self._reading.pop(task, None)
             self._expired.discard(task)
