@@ -36,10 +36,12 @@ def _answers(request: Request, model: LoadedModel, pixels: Any) -> list[dict[str
     return model.postprocess(digits, proba)
 
 
-async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]) -> list[dict[str, Any]]:
-    """The answers for the images `parse` finds in the body, each step where its cost says."""
+async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]
+                   ) -> tuple[LoadedModel, list[dict[str, Any]]]:
+    """The model and its answers for the images `parse` finds in the body, each step where its
+    cost says."""
     model, body = current_model(request), await request.body()
-    return await offload.parse_then_run(
+    return model, await offload.parse_then_run(
         lambda: parse(body), offload.parse_seconds(body), lambda pixels: _answers(request, model, pixels),
         lambda pixels: model.forward_seconds(len(pixels)))
 
@@ -49,7 +51,8 @@ async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]) -> li
 async def predict(request: Request) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
     content_type = request.headers.get("content-type")
-    return JSONResponse((await _predict(request, lambda body: parse_single(body, content_type)))[0])
+    _, answers = await _predict(request, lambda body: parse_single(body, content_type))
+    return JSONResponse(answers[0])
 
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
@@ -57,8 +60,8 @@ async def predict(request: Request) -> JSONResponse:
 async def predict_batch(request: Request) -> JSONResponse:
     """Predict the digits in a batch of images, in order."""
     content_type, limit = request.headers.get("content-type"), request.app.state.settings.max_batch_size
-    answers = await _predict(request, lambda body: parse_batch(body, content_type, limit))
-    return JSONResponse({"predictions": answers, "model": current_model(request).ident})
+    model, answers = await _predict(request, lambda body: parse_batch(body, content_type, limit))
+    return JSONResponse({"predictions": answers, "model": model.ident})
 
 
 @router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,
