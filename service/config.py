@@ -37,6 +37,11 @@ class Settings(BaseSettings):
                                "and /metrics aside); more get 503 with Retry-After at once. 32 "
                                "connections already saturate a worker (benchmarks/README.md): past "
                                "that, requests only wait, and hold memory while they do.")
+    work_threads: int = Field(2, ge=1, description="Requests a worker parses, decodes or predicts "
+                              "at once in its thread pool (large bodies, images, big batches; short "
+                              "work runs on the event loop). The work is CPU-bound, so more threads "
+                              "than cores gain nothing; each holds up to ~100 MiB while it works "
+                              "(a 4096x4096 RGBA image decoded), so this bounds a worker's memory.")
     log_level: LogLevel = "info"
     access_log: bool = Field(True, description="One JSON line per request on stderr (at log level "
                              "info): request id, method, route, path, status, duration.")

@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
                   default_response_class=JSONResponse, telemetry=telemetry_config())
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.work_limiter = CapacityLimiter(settings.work_threads)
     app.state.model = None
     install_error_handlers(app)
     app.include_router(predict.router)

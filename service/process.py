@@ -23,8 +23,8 @@ log = logging.getLogger("service")
 
 # mallopt parameters (glibc malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
-TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 16 * 1024 * 1024
 ARENA_MAX = 4
 
 

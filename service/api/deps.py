@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.errors import APIError
 from service.models.loaded_model import LoadedModel
@@ -39,6 +40,23 @@ IMAGE_TYPES = ("image/png", "image/jpeg")
 FILE_FIELD = "file"
 
 
+class InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser, with file parts kept in memory: the body is already there, buffered and
+    size-checked by the middleware, and a file would only land in /tmp (a small emptyDir in
+    Kubernetes, read-only in compose) to be read straight back."""
+
+    spool_max_size = 0  # SpooledTemporaryFile: 0 = never roll over to disk
+
+
+async def read_form(request: Request) -> FormData:
+    """The multipart body's parts (at most a few: only one is wanted); 400 if it is malformed."""
+    parser = InMemoryMultiPartParser(request.headers, request.stream(), max_files=8, max_fields=8)
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise APIError(400, exc.message) from None
+
+
 @dataclass
 class ImageUpload:
     data: bytes
@@ -53,8 +71,8 @@ async def image_upload(request: Request) -> ImageUpload:
     if media != "multipart/form-data":
         raise APIError(415, f"body must be multipart/form-data with a `{FILE_FIELD}` part, or a raw "
                        f"{' or '.join(IMAGE_TYPES)} image; got {media or 'no Content-Type'}")
-    # a malformed multipart body is a 400 from Starlette, rendered as the common error body
-    async with request.form(max_files=8, max_fields=8) as form:
+    form = await read_form(request)
+    try:
         loc: list[Any] = ["body", FILE_FIELD]
         extra = sorted(set(form) - {FILE_FIELD})
         if extra:
@@ -70,3 +88,5 @@ async def image_upload(request: Request) -> ImageUpload:
             raise APIError(422, f"body.{FILE_FIELD}: expected one image file, got {what}",
                            [{"loc": loc, "msg": "expected one file", "type": "file_type"}])
         return ImageUpload(await parts[0].read(), loc)
+    finally:
+        await form.close()

@@ -5,6 +5,10 @@ A hop to the thread pool and back costs about as much as the whole forward pass 
 A longer forward pass (big batches; NumPy's matrix products release the GIL) and image decoding go
 to the thread pool, so the loop keeps answering other requests, health probes among them,
 meanwhile. Parsing is the exception: it runs inline up to `PARSE_INLINE_SECONDS` (see there).
+
+Work in the pool takes a token of the app's `work_limiter` (MNIST_WORK_THREADS): requests beyond
+it wait for a token holding only their body, so the memory that parsing, decoding and the forward
+pass take is bounded by the tokens, however many requests are in flight.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter, to_thread
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -32,18 +36,23 @@ def parse_seconds(body: bytes) -> float:
     return len(body) * PARSE_SECONDS_PER_BYTE
 
 
-async def run(seconds: float, fn: Callable[..., T], *args: object) -> T:
-    """`fn(*args)`, inline if it is expected to take at most INLINE_SECONDS, else in the thread pool."""
+async def in_pool(limiter: CapacityLimiter, fn: Callable[[], T]) -> T:
+    """`fn()` in the thread pool, once one of the limiter's tokens is free."""
+    return await to_thread.run_sync(fn, limiter=limiter)
+
+
+async def run(limiter: CapacityLimiter, seconds: float, fn: Callable[[], T]) -> T:
+    """`fn()`, inline if it is expected to take at most INLINE_SECONDS, else in the thread pool."""
     if seconds <= INLINE_SECONDS:
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
+        return fn()
+    return await in_pool(limiter, fn)
 
 
-async def parse_then_run(parse: Callable[[], P], parse_seconds: float, work: Callable[[P], T],
-                         work_seconds: Callable[[P], float]) -> T:
+async def parse_then_run(limiter: CapacityLimiter, parse: Callable[[], P], parse_seconds: float,
+                         work: Callable[[P], T], work_seconds: Callable[[P], float]) -> T:
     """`work(parse())`. A long parse (a very large body) and the work after it share one thread-pool
     hop; after a parse inline the work runs inline or in the pool by its own expected cost."""
     if parse_seconds > PARSE_INLINE_SECONDS:
-        return await run_in_threadpool(lambda: work(parse()))
+        return await in_pool(limiter, lambda: work(parse()))
     parsed = parse()
-    return await run(work_seconds(parsed), work, parsed)
+    return await run(limiter, work_seconds(parsed), lambda: work(parsed))

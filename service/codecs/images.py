@@ -12,12 +12,11 @@ or JPEG, a truncated or corrupt one, and a canvas with no digit on it.
 
 from __future__ import annotations
 
-import contextlib
 import io
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 from service.api.errors import APIError
 from service.codecs.pixels import SIDE
@@ -30,6 +29,9 @@ MIN_CONTRAST = 32.0  # ink must differ from the background by this much (of 255)
 AMBIGUOUS_INK = 32.0  # visible pixels averaging within this of mid-grey are neither dark nor light ink
 INK_FLOOR = 0.1  # of the ink's peak: fainter pixels (paper texture, JPEG noise) do not widen the crop
 FILTER = Image.Resampling.LANCZOS
+ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
 def _error(status: int, code: str, message: str, loc: list[Any], kind: str) -> APIError:
@@ -69,6 +71,30 @@ def decode(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> Imag
     return image
 
 
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The transpose that undoes the EXIF Orientation tag, if any (read from the file as decoded:
+    a reduced copy has lost it)."""
+    try:  # a damaged EXIF block only costs the orientation
+        return ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:
+        return None
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """The decoded image box-reduced by a whole factor to at most WORKING_SIDE a side, in 8-bit
+    modes, before any float copy: a 4096x4096 RGBA file then never costs more than its decoded
+    64 MiB plus a 4 MiB copy."""
+    if image.mode.startswith("I"):  # 16-bit grayscale PNG: its high byte is the 8-bit value
+        high = np.asarray(image) >> 8
+        image = Image.fromarray(high.astype(np.uint8))
+    elif image.mode not in ("L", "LA", "RGB", "RGBA") or "transparency" in image.info:
+        # palette indices, bits and a transparent colour cannot be averaged: converted at full size
+        alpha = "transparency" in image.info or "A" in image.getbands()
+        image = image.convert("LA" if alpha else "L")
+    factor = -(-max(image.size) // WORKING_SIDE)
+    return image.reduce(factor) if factor > 1 else image
+
+
 def grayscale(image: Image.Image) -> np.ndarray:
     """(H, W) float32 0-255, at most WORKING_SIDE on a side, EXIF orientation applied.
 
@@ -77,14 +103,12 @@ def grayscale(image: Image.Image) -> np.ndarray:
     the visible pixels are neither clearly dark nor light (a digit with a wide anti-aliased edge),
     the transparent pixels keep their own colour, e.g. a palette PNG whose white is transparent.
     """
-    with contextlib.suppress(Exception):  # a damaged EXIF block only costs the orientation
-        image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I"):  # 16-bit grayscale PNG: scale 0-65535 down to 0-255
-        image = Image.fromarray((np.asarray(image, np.float32) / 257.0).astype(np.uint8))
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    transpose = _orientation(image)
+    image = _reduced(image)
+    if transpose is not None:
+        image = image.transpose(transpose)
+    has_alpha = "A" in image.getbands()
     image = image.convert("LA" if has_alpha else "L")
-    if max(image.size) > WORKING_SIDE:
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
     pixels = np.asarray(image, np.float32)
     if not has_alpha:
         return pixels

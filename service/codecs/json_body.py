@@ -1,5 +1,6 @@
 """JSON request bodies, for the codecs that read JSON (/v1 and the v2 inference header): decoding
-with orjson, and the cheap test for the literals NumPy would silently turn into numbers."""
+with orjson, and the cheap tests run before it: how many images a body can hold, and whether it
+holds literals NumPy would silently turn into numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 
 from service.api.errors import APIError
+from service.codecs.pixels import PIXELS
 
 
 def load_json(body: bytes, what: str = "") -> Any:
@@ -37,3 +39,13 @@ def has_json_literals(body: bytes, field: str | None = None) -> bool:
     if field is not None:
         return b"u" in body or body.count(b"a") > field.count("a")
     return b"true" in body or b"false" in body or b"null" in body
+
+
+def images_worth(body: bytes) -> int:
+    """How many images of PIXELS values the numbers in a JSON body amount to, counted without
+    parsing it (one byte scan): a body of N images, flat or in rows, has PIXELS * N - 1 commas.
+
+    Decoding builds a Python object per number (~30 bytes each, from 2 bytes of JSON), so a body
+    holding more images than a route accepts is refused on this count, before it is decoded.
+    """
+    return -(-(body.count(b",") + 1) // PIXELS)

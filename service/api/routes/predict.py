@@ -42,8 +42,8 @@ async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]
     cost says."""
     model, body = current_model(request), await request.body()
     return model, await offload.parse_then_run(
-        lambda: parse(body), offload.parse_seconds(body), lambda pixels: _answers(request, model, pixels),
-        lambda pixels: model.forward_seconds(len(pixels)))
+        request.app.state.work_limiter, lambda: parse(body), offload.parse_seconds(body),
+        lambda pixels: _answers(request, model, pixels), lambda pixels: model.forward_seconds(len(pixels)))
 
 
 @router.post("/predict", response_model=Prediction, responses=ERROR_RESPONSES,
@@ -66,12 +66,16 @@ async def predict_batch(request: Request) -> JSONResponse:
 
 @router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,
              openapi_extra=IMAGE_REQUEST_BODY)
-def predict_image(request: Request, model: Model, upload: Upload,
-                  return_input: ReturnInput = False) -> JSONResponse:
+async def predict_image(request: Request, model: Model, upload: Upload,
+                        return_input: ReturnInput = False) -> JSONResponse:
     """Predict the digit in a PNG or JPEG image of any size, dark on light or light on dark."""
     settings = request.app.state.settings
-    pixels = mnist_input(upload.data, settings.max_image_bytes, settings.max_image_pixels, upload.loc)
-    answer = _answers(request, model, pixels.reshape(1, -1).astype(np.float32))[0]
+
+    def work() -> tuple[np.ndarray, dict[str, Any]]:
+        pixels = mnist_input(upload.data, settings.max_image_bytes, settings.max_image_pixels, upload.loc)
+        return pixels, _answers(request, model, pixels.reshape(1, -1).astype(np.float32))[0]
+
+    pixels, answer = await offload.in_pool(request.app.state.work_limiter, work)
     if return_input:
         answer["input"] = pixels
     return JSONResponse(answer)

@@ -130,6 +130,7 @@ async def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
     parse_seconds = offload.parse_seconds(body) if encoding is None else float("inf")
     header_length_field = request.headers.get("inference-header-content-length")
     content, header_length = await offload.parse_then_run(
+        request.app.state.work_limiter,
         lambda: parse_infer_request(body, header_length_field, encoding, settings.max_batch_size,
                                     settings.max_body_bytes),
         parse_seconds, lambda parsed: _predict(request, model, parsed),

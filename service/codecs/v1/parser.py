@@ -17,10 +17,13 @@ import numpy as np
 
 from service.api.errors import APIError
 from service.codecs.integers import small_uints
-from service.codecs.json_body import has_json_literals, load_json
+from service.codecs.json_body import has_json_literals, images_worth, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
 
 MAX_DETAILS = 20
+# A one-image body with more numbers than this many images is refused before it is decoded. Not 1:
+# a slightly malformed image (29 rows, say) gets the exact error that locates the problem.
+SINGLE_WORTH = 4
 
 
 def require_json(content_type: str | None) -> None:
@@ -205,21 +208,28 @@ def integer_images(body: bytes, field: str) -> np.ndarray | None:
 
 def parse_single(body: bytes, content_type: str | None) -> np.ndarray:
     """The /v1/predict body `{"pixels": image}` as (1, 784) float32; APIError says what is wrong."""
+    require_json(content_type)
+    worth = images_worth(body)
+    if worth > SINGLE_WORTH:
+        raise APIError(422, f"pixels: the body holds {worth} images' worth of numbers; send one image "
+                       f"of {PIXELS} (or 28 rows of 28), or several to /v1/predict/batch",
+                       [{"loc": ["body", "pixels"], "msg": "too many values", "type": "too_long"}])
     # one image: orjson beats the byte-level batch parser, whose NumPy passes have a fixed cost
     obj = parse_json(body, content_type)
     check_fields(obj, "pixels")
     return images_from([obj["pixels"]], ["body", "pixels"], has_json_literals(body, "pixels"), single=True)
 
 
-def _check_count(images: int, limit: int) -> None:
+def _check_count(images: int, limit: int, worth: str = "") -> None:
     if images > limit:
-        raise APIError(422, f"images: {images} images is more than the limit of {limit}",
+        raise APIError(422, f"images: {images} images{worth} is more than the limit of {limit}",
                        [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
 
 
 def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray:
     """The /v1/predict/batch body `{"images": [1 to limit images]}` as (N, 784) float32."""
     require_json(content_type)
+    _check_count(images_worth(body), limit, "' worth of numbers")  # before anything is built
     fast = integer_images(body, "images")
     if fast is not None:  # already parsed: only its count can still be wrong
         _check_count(len(fast), limit)

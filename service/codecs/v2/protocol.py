@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from service.api.errors import APIError
 from service.codecs.integers import only_digits_and_commas, small_uints
-from service.codecs.json_body import has_json_literals, load_json
+from service.codecs.json_body import has_json_literals, images_worth, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
 from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
@@ -298,6 +298,9 @@ def parse_infer_request(body: bytes, header_length: str | None, content_encoding
                         max_batch: int, max_bytes: int) -> InferenceRequest:
     """Validate an inference request body; APIError says what is wrong and where."""
     header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
+    if images_worth(header) > max_batch + 1:  # + 1: the header's own fields have a few commas too
+        raise _bad(f"input '{INPUT_NAME}': the request holds {images_worth(header)} images' worth of "
+                   f"numbers, more than the batch limit of {max_batch} (MNIST_MAX_BATCH_SIZE)")
     fast = _cut_flat_data(header) if not blob else None
     if fast is not None:  # one flat list of integers: read from the bytes, the rest by orjson
         request = _validated(_load_json(fast[0]))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from anyio import CapacityLimiter
 from fastapi import Request
 from fastapi.testclient import TestClient
 from starlette.responses import Response
@@ -23,7 +25,7 @@ from service.main import create_app
 
 def where_it_ran(seconds: float) -> str:
     async def main() -> tuple[int, int]:
-        return threading.get_ident(), await offload.run(seconds, threading.get_ident)
+        return threading.get_ident(), await offload.run(CapacityLimiter(2), seconds, threading.get_ident)
 
     loop_thread, work_thread = asyncio.run(main())
     return "inline" if loop_thread == work_thread else "thread pool"
@@ -38,8 +40,8 @@ def test_a_long_parse_and_its_work_share_one_hop_and_a_short_one_stays_inline() 
     async def threads(parse_seconds: float, work_seconds: float) -> tuple[int, int, int]:
         loop = threading.get_ident()
         parse_thread, work_thread = await offload.parse_then_run(
-            threading.get_ident, parse_seconds, lambda parsed: (parsed, threading.get_ident()),
-            lambda parsed: work_seconds)
+            CapacityLimiter(2), threading.get_ident, parse_seconds,
+            lambda parsed: (parsed, threading.get_ident()), lambda parsed: work_seconds)
         return loop, parse_thread, work_thread
 
     loop, parsed_in, worked_in = asyncio.run(threads(offload.PARSE_INLINE_SECONDS * 2, 0))
@@ -48,6 +50,27 @@ def test_a_long_parse_and_its_work_share_one_hop_and_a_short_one_stays_inline() 
     assert parsed_in == worked_in == loop
     loop, parsed_in, worked_in = asyncio.run(threads(offload.PARSE_INLINE_SECONDS / 2, 1.0))
     assert parsed_in == loop != worked_in
+
+
+def test_pool_work_waits_for_a_token_so_at_most_the_limit_runs_at_once() -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    async def main() -> None:
+        limiter = CapacityLimiter(3)
+        await asyncio.gather(*(offload.run(limiter, 1.0, work) for _ in range(12)))
+
+    asyncio.run(main())
+    assert most == 3
 
 
 def test_one_image_is_short_and_a_large_batch_is_not(weights_dir: Path) -> None:
