@@ -7,6 +7,7 @@ that same environment, so one Settings class is the only source of configuration
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import os
 import signal
@@ -46,6 +47,16 @@ def server_stack() -> tuple[str, str]:
     return http, loop
 
 
+def http_protocol(http: str) -> type[asyncio.Protocol] | str:
+    """uvicorn's `http` option: httptools with header deadlines (service/http_protocol.py), else
+    uvicorn's h11 as it is."""
+    if http != "httptools":
+        return http
+    from service.http_protocol import HeaderTimeoutProtocol  # imports httptools: only when it exists
+
+    return HeaderTimeoutProtocol
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                            access_log=False, http=http, loop=loop,
+                            access_log=False, http=http_protocol(http), loop=loop,
                             timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
     if settings.workers > 1:
         sock = config.bind_socket()

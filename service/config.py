@@ -28,6 +28,10 @@ class Settings(BaseSettings):
                                  "/v1/predict/image (within max_body_bytes).")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Most pixels (width x height) an image "
                                   "may declare; checked before decoding (decompression bombs).")
+    header_timeout_seconds: float = Field(10.0, gt=0, description="A connection whose request headers "
+                                          "are not complete this long after it opened (or after the "
+                                          "request's first byte) gets 408 and is closed (slow-header "
+                                          "clients such as slowloris).")
     body_timeout_seconds: float = Field(30.0, gt=0, description="A request body still incomplete after "
                                         "this long gets 408 (a stalled or slow client), its buffer freed.")
     shutdown_timeout_seconds: int = Field(25, ge=1, description="On SIGTERM, requests in flight get this "

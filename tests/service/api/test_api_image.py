@@ -3,6 +3,7 @@ image files of other sizes and polarities, multipart and raw bodies, and every k
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,18 @@ def test_openapi_documents_both_body_forms(image_client: TestClient) -> None:
     assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
     assert [p["name"] for p in operation["parameters"]] == ["return_input"]
     assert {"200", "400", "413", "415", "422", "503"} <= set(operation["responses"])
+
+
+def test_a_large_multipart_upload_never_touches_the_disk(image_client: TestClient, seven: np.ndarray,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose runs the image with a read-only root filesystem and Kubernetes gives /tmp a small
+    emptyDir: an uploaded file must stay in memory, however large (Starlette spools past 1 MiB)."""
+    def no_disk(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an upload was written to a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    noise = np.random.default_rng(0).integers(0, 48, (1400, 1400), np.uint8)  # ~1.4 MB as PNG
+    canvas = Image.fromarray(np.maximum(noise, np.asarray(Image.fromarray(seven).resize((1400, 1400)))))
+    data = encode(canvas)
+    assert len(data) > 1024 * 1024
+    assert ok(multipart(image_client, data))["digit"] == 7

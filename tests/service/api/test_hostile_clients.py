@@ -7,12 +7,15 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.server import HOST, ServerProcess, running_server
+from testkit.worst_cases import all_cases
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,71 @@ def test_past_the_in_flight_limit_requests_get_503_at_once_and_health_still_answ
             assert time.monotonic() < deadline  # the hung-up uploads give their slots back
             time.sleep(0.05)
         assert answer.status_code == 200
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-le"],
+                         ids=["nothing", "half the headers"])
+def test_headers_that_do_not_arrive_get_408_within_the_header_timeout(sent: bytes) -> None:
+    with running_server("--model", "mnist-mlp", env={"MNIST_HEADER_TIMEOUT_SECONDS": "1"}) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        with socket.create_connection((HOST, port), timeout=10) as sock:
+            sock.sendall(sent)
+            answer = read_answer(sock)  # the server answers, then closes the connection
+        waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
+        assert error["code"] == "request_timeout" and "headers did not arrive within 1 s" in error["message"]
+        assert 0.9 < waited < 4, waited
+        # a client that keeps its connection between requests is not cut while it sends nothing
+        with httpx.Client(base_url=server.base_url) as client:
+            assert client.get("/health/live").status_code == 200
+            time.sleep(1.5)  # idle between requests: the keep-alive timeout's business (5 s)
+            assert client.get("/health/live").status_code == 200
+        assert "Traceback" not in server.log_text()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident size (VmHWM) from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+@pytest.fixture(scope="module")
+def cnn_server() -> Iterator[ServerProcess]:
+    with running_server("--model", "mnist-cnn", "--log-level", "warning",
+                        env={"MNIST_ACCESS_LOG": "false"}) as process:
+        yield process
+
+
+WORST = {case.name: case for case in all_cases()}
+# One of each kind, the heaviest (the batches of 1,024 that are served take the CNN seconds each)
+HEAVIEST = ["image PNG RGBA", "image PNG I;16", "v1 batch 1024 float images (8 MiB)",
+            "v1 batch 5,200 images (over the count)", "v2 JSON 4 million values", "v2 gzip bomb 64 MiB"]
+
+
+@pytest.mark.parametrize("name", HEAVIEST)
+def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: ServerProcess,
+                                                                     name: str) -> None:
+    """Issue 14's bound, with the CNN and default settings; benchmarks/bench_worst_case.py has every case."""
+    case, pid = WORST[name], cnn_server.process.pid
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current size: this case's peak
+
+    def send(_: int) -> int:
+        answer = httpx.post(cnn_server.base_url + case.path, content=case.body, headers=case.headers,
+                            timeout=60)
+        return answer.status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = set(pool.map(send, range(16)))
+    assert statuses <= set(case.statuses), statuses
+    assert peak_rss_mib(pid) < 512

@@ -138,6 +138,34 @@ def test_a_large_photo_is_reduced_first(digit: np.ndarray) -> None:
     assert correlation(frame, digit) > 0.95
 
 
+def _large(digit: np.ndarray, mode: str) -> Image.Image:
+    """The digit at 2,500 px (reduced by 3 before anything else) in `mode`, dark on white."""
+    gray = Image.open(io.BytesIO(render(digit, 2500, dark_on_light=True)))
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(gray, np.uint16) * 257)
+    if mode in ("LA", "RGBA"):
+        return Image.merge(mode, [gray] * (len(mode) - 1) + [Image.new("L", gray.size, 255)])
+    return gray.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "LA", "RGB", "RGBA", "I;16"])
+def test_a_large_image_of_any_mode_gives_the_frame_of_its_8_bit_gray_version(digit: np.ndarray,
+                                                                              mode: str) -> None:
+    expected = preprocess(encode(_large(digit, "L")), max_bytes=1 << 24)
+    frame = preprocess(encode(_large(digit, mode)), max_bytes=1 << 24)
+    assert np.abs(frame.astype(int) - expected).mean() < (12 if mode == "1" else 2)
+    assert correlation(frame, digit) > 0.9
+
+
+def test_exif_orientation_survives_the_reduction_of_a_large_image(digit: np.ndarray) -> None:
+    upright = _large(digit, "L")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # Orientation: viewers rotate 90 degrees counter-clockwise
+    stored = encode(upright.rotate(-90, expand=True), "PNG", exif=exif)
+    expected = preprocess(encode(upright), max_bytes=1 << 24)
+    assert np.abs(preprocess(stored, max_bytes=1 << 24).astype(int) - expected).mean() < 2
+
+
 # ---- bad files
 
 @pytest.mark.parametrize("blank", [

@@ -11,6 +11,7 @@ import pytest
 
 from service.api.errors import APIError
 from service.codecs.json_body import has_json_literals
+from service.codecs.v1 import parser
 from service.codecs.v1.parser import (
     MAX_DETAILS,
     check_fields,
@@ -254,3 +255,30 @@ def test_integer_images_parse_batches_exactly(form: str, indent: bool) -> None:
 ], ids=lambda b: b[:40].decode(errors="replace"))
 def test_integer_images_leave_everything_else_to_the_exact_path(body: bytes) -> None:
     assert integer_images(body, "images") is None
+
+
+def _never(*_: Any) -> Any:
+    raise AssertionError("the body was decoded")
+
+
+def test_bodies_with_too_many_numbers_are_refused_before_they_are_decoded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parser, "load_json", _never)
+    monkeypatch.setattr(parser, "integer_images", _never)
+    five = b'{"pixels": [' + b",".join([b"0.5"] * 784 * 5) + b"]}"
+    with pytest.raises(APIError) as single:
+        parser.parse_single(five, "application/json")
+    assert single.value.status == 422 and "5 images' worth" in single.value.message
+    assert single.value.details[0]["loc"] == PIXELS
+    over = b'{"images": [' + b",".join([b"[" + b",".join([b"1"] * 784) + b"]"] * 3) + b"]}"
+    with pytest.raises(APIError) as batch:
+        parser.parse_batch(over, "application/json", limit=2)
+    assert batch.value.status == 422 and "limit of 2" in batch.value.message
+    assert batch.value.details[0]["loc"] == IMAGES
+
+
+def test_an_image_a_row_too_long_still_gets_the_error_that_locates_it() -> None:
+    image = [*zeros(), [0] * 28]
+    with pytest.raises(APIError) as excinfo:
+        parser.parse_single(orjson.dumps({"pixels": image}), "application/json")
+    assert "has 29 entries" in excinfo.value.message

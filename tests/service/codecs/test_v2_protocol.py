@@ -12,6 +12,7 @@ import pytest
 from tritonclient.http import InferResult
 
 from service.api.errors import APIError
+from service.codecs.v2 import protocol
 from service.codecs.v2.protocol import DATATYPES, decompress, encode_response, parse_infer_request, split_body
 
 RNG = np.random.default_rng(5)
@@ -242,3 +243,15 @@ def test_a_data_key_outside_the_input_is_not_taken_for_its_data() -> None:
     only_elsewhere = orjson.dumps({"inputs": [{"name": "images", "shape": [1, 784], "datatype": "UINT8"}],
                                    "parameters": {"data": [1] * 784}})
     assert "no data" in error_of(only_elsewhere).message
+
+
+def test_data_with_more_numbers_than_the_batch_limit_is_refused_before_it_is_decoded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*_: Any) -> Any:
+        raise AssertionError("the body was decoded")
+
+    monkeypatch.setattr(protocol, "small_uints", never)
+    monkeypatch.setattr(protocol, "load_json", never)
+    error = error_of(json_body([0] * 784 * 4, [1, 784], "UINT8"), max_batch=2)
+    assert error.status == 400
+    assert "images' worth of numbers" in error.message and "limit of 2" in error.message
