@@ -12,21 +12,31 @@ COPY training/ training/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Training: the same wheel with the `train` extra (tqdm, matplotlib). Not the default target.
+# Installed like the runtime stage below, from its own lock (the runtime's pins plus the extra's).
 FROM ${PYTHON_IMAGE} AS train
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir "$(ls /wheels/mnist_serve-*.whl)[train]"
+RUN --mount=type=bind,source=requirements/train.txt,target=/tmp/requirements.txt \
+    --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt \
+    && pip install --no-cache-dir --no-deps --no-index "$(ls /wheels/mnist_serve-*.whl)[train]" \
+    && pip check
 WORKDIR /app
 USER 10001:10001
 ENTRYPOINT ["mnist-train"]
 CMD ["--help"]
 
-# Serving: the wheel without extras, the shipped weights, a non-root user.
+# Serving: the wheel without extras, the shipped weights, a non-root user. The dependencies are
+# exactly those requirements/runtime.txt pins, each file checked against its hash (`make lock`
+# regenerates it); then the wheel alone (--no-deps --no-index: nothing more is fetched), and
+# `pip check` fails the build if the lock misses anything the wheel requires.
 FROM ${PYTHON_IMAGE} AS runtime
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir /wheels/mnist_serve-*.whl \
+RUN --mount=type=bind,source=requirements/runtime.txt,target=/tmp/requirements.txt \
+    --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt \
+    && pip install --no-cache-dir --no-deps --no-index /wheels/mnist_serve-*.whl \
+    && pip check \
     && groupadd --system --gid 10001 mnist \
     && useradd --system --uid 10001 --gid mnist --no-create-home --shell /usr/sbin/nologin mnist
 WORKDIR /app

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MNIST_DATA_DIR ?= ../shared/data/mnist
 
-.PHONY: serve test lint install-dev train-mlp train-cnn clean notebook notebook-outputs bench-peers \
+.PHONY: serve test lint lock install-dev train-mlp train-cnn clean notebook notebook-outputs bench-peers \
 	bench-cnn-torch
 
 $(BIN)/.installed-dev: pyproject.toml
@@ -39,6 +39,23 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
 		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml \
 		deploy/kubernetes/pdb.yaml
+
+# The image's hash-pinned installs (Dockerfile): requirements/runtime.txt, then requirements/train.txt
+# held to the same versions. Run after changing dependencies in pyproject.toml; a pin pyproject still
+# allows is kept, `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release. Written to
+# a copy, then moved into place, so an interrupted run leaves the old file whole. With Python 3.11,
+# the image's.
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock: $(BIN)/.installed-dev
+	cp requirements/runtime.txt requirements/runtime.txt.tmp
+	$(PIP_COMPILE) --output-file requirements/runtime.txt.tmp pyproject.toml
+	mv requirements/runtime.txt.tmp requirements/runtime.txt
+	cp requirements/train.txt requirements/train.txt.tmp
+	$(PIP_COMPILE) --extra train --constraint requirements/runtime.txt --output-file requirements/train.txt.tmp \
+		pyproject.toml
+	mv requirements/train.txt.tmp requirements/train.txt
 
 # The exact commands that produced the shipped weights (see README).
 train-mlp: $(BIN)/.installed-dev

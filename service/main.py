@@ -19,7 +19,7 @@ from service.api.logs import AccessLog, configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
-from service.api.routes import bench, health, models, page, predict, v2
+from service.api.routes import bench, docs, health, models, page, predict, v2
 from service.config import Settings, get_settings
 from service.models.loaded_model import LoadedModel
 from service.models.repository import resolve
@@ -65,8 +65,10 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
                                             "sha256": model.sha256})
         yield
 
+    # docs_url/redoc_url None: routes/docs.py serves both pages with their assets from this server
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=JSONResponse, telemetry=telemetry_config())
+                  default_response_class=JSONResponse, telemetry=telemetry_config(), docs_url=None,
+                  redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.work_limiter = CapacityLimiter(settings.work_threads)
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v2.router)
     app.include_router(page.router)
+    app.include_router(docs.router)
     if settings.benchmark_routes:
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log,

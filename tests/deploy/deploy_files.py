@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import posixpath
 import re
@@ -109,16 +110,60 @@ def healthcheck_command(stage: Stage) -> list[str]:
     return [str(part) for part in parsed]
 
 
-def pip_install(stage: Stage) -> tuple[list[str], set[str]]:
-    """(pip install options, extras of the project wheel) of the stage's one `pip install`."""
+@dataclass
+class InstallStep:
+    """The stage's one RUN that installs with pip: its bind mounts and its `pip ...` commands."""
+    mounts: list[dict[str, str]]  # each --mount=type=bind's fields (target, source, from)
+    commands: list[list[str]]  # the words of each `pip ...` command, in order
+
+    def mount_for(self, path: str) -> dict[str, str]:
+        """The bind mount an image path lies in."""
+        for mount in self.mounts:
+            if path == mount["target"] or path.startswith(mount["target"].rstrip("/") + "/"):
+                return mount
+        raise AssertionError(f"{path} is in no bind mount of the install step")
+
+
+def install_step(stage: Stage) -> InstallStep:
     runs = [value for value in stage.values("RUN") if "pip install" in value]
     assert len(runs) == 1, f"stage {stage.name}: expected one RUN with pip install, got {runs}"
-    command = runs[0].split("pip install", 1)[1].split("&&", 1)[0]
-    options = [word for word in shlex.split(command) if word.startswith("--")]
-    wheel = re.search(r"mnist_serve-[^\s\"']*\.whl\)?(\[([^\]]*)\])?", command)
-    assert wheel is not None, f"stage {stage.name} does not install the project wheel: {command}"
-    extras = {e.strip() for e in (wheel.group(2) or "").split(",") if e.strip()}
-    return options, extras
+    words = shlex.split(runs[0])
+    mounts = []
+    while words and words[0].startswith("--mount="):
+        fields = dict(item.split("=", 1) for item in words.pop(0).removeprefix("--mount=").split(","))
+        assert fields.get("type") == "bind", f"only bind mounts are rehearsed: {fields}"
+        mounts.append(fields)
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word == "&&":
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return InstallStep(mounts, [command for command in commands if command[:1] == ["pip"]])
+
+
+def requirement_files(stage: Stage) -> list[str]:
+    """The build-context paths of the files the stage's `pip install -r` reads (bind-mounted)."""
+    step = install_step(stage)
+    files = []
+    for command in step.commands:
+        for flag, value in itertools.pairwise(command):
+            if flag in ("-r", "--requirement"):
+                mount = step.mount_for(value)
+                assert "from" not in mount, f"{value}: from the build context, not another stage"
+                files.append(mount["source"])
+    return files
+
+
+def pip_install(stage: Stage) -> tuple[list[str], set[str]]:
+    """(pip install options, extras of the project wheel) of the command that installs the wheel."""
+    for command in install_step(stage).commands:
+        wheel = next((w for w in command if re.search(r"mnist_serve-[^\s\"']*\.whl", w)), None)
+        if command[:2] == ["pip", "install"] and wheel is not None:
+            extras = re.search(r"\.whl\)?\[([^\]]*)\]$", wheel)
+            names = {e.strip() for e in (extras.group(1) if extras else "").split(",") if e.strip()}
+            return [word for word in command if word.startswith("--")], names
+    raise AssertionError(f"stage {stage.name} does not install the project wheel")
 
 
 def copies(stage: Stage) -> Iterator[tuple[list[str], str]]:

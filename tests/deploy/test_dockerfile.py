@@ -19,7 +19,9 @@ from tests.deploy.deploy_files import (
     dockerfile_stages,
     final_stage,
     healthcheck_command,
+    install_step,
     pip_install,
+    requirement_files,
     served_get_paths,
     settings_env_names,
     stage_named,
@@ -106,6 +108,8 @@ def test_build_context_has_what_the_dockerfile_copies_and_nothing_else() -> None
     for stage in dockerfile_stages():
         for source in copy_sources(stage):
             assert source in context, f"COPY {source}: excluded by .dockerignore or missing"
+        for source in requirement_files(stage) if stage.name != "builder" else []:
+            assert source in context, f"RUN --mount {source}: excluded by .dockerignore or missing"
     shipped = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "weights").glob("*/*.npz"))
     assert shipped and set(shipped) <= context
     never = {".venv", ".git", "data", "tests", "logs", "notebooks", ".pytest_cache", ".mypy_cache",
@@ -130,5 +134,5 @@ def test_dockerignore_keeps_out_a_local_venv_data_and_reports(tmp_path: Path) ->
 
 @pytest.mark.parametrize("stage", ["train", "runtime"])
 def test_no_pip_cache_left(stage: str) -> None:
-    options, _ = pip_install(stage_named(stage))
-    assert "--no-cache-dir" in options
+    installs = [c for c in install_step(stage_named(stage)).commands if c[:2] == ["pip", "install"]]
+    assert installs and all("--no-cache-dir" in command for command in installs)

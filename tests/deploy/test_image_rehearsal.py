@@ -2,8 +2,9 @@
 would do, as far as a plain Linux machine can, and serve from the result.
 
 The build context (after .dockerignore) is copied, the builder stage's COPYs and `pip wheel` build
-the wheel, a fresh venv stands for the runtime image's Python and gets the wheel installed with the
-runtime stage's own pip options and extras, the runtime stage's COPYs lay the weights out under a
+the wheel, a fresh venv stands for the runtime image's Python and gets the runtime stage's pip
+commands run in it as written (the hash-pinned requirements file from the copied context, the
+wheel alone, `pip check`), the runtime stage's COPYs lay the weights out under a
 stand-in image root. The server then runs with the Dockerfile's CMD and its ENV overlaid with the
 compose api environment (defaults), from the image's WORKDIR, as a user that cannot write to the
 install; only the host, the port and the image-root prefix of the weights path are changed.
@@ -11,9 +12,11 @@ install; only the host, the port and the image-root prefix of the weights path a
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -31,6 +34,7 @@ from packaging.utils import canonicalize_name
 from testkit.server import HOST, free_port, running_command
 from tests.deploy.deploy_files import (
     PYPROJECT,
+    InstallStep,
     apply_copies,
     compose,
     compose_environment,
@@ -38,7 +42,7 @@ from tests.deploy.deploy_files import (
     final_stage,
     healthcheck_command,
     in_image,
-    pip_install,
+    install_step,
     stage_named,
 )
 from training.data import Mnist
@@ -90,14 +94,32 @@ def build_wheel(context: Path, image: Path) -> Path:
     return wheel
 
 
-def install_runtime(wheel: Path, venv: Path) -> None:
-    """The runtime stage's `pip install`, same options and extras, into a fresh venv."""
-    options, extras = pip_install(final_stage())
+def on_host(step: InstallStep, word: str, context: Path, builder: Path) -> str:
+    """An install command's word with its image path (in a bind mount) mapped to where that file is
+    here: the build context, or the builder stage's root; globs and `$(ls ...)` expanded as the shell does."""
+    listed = re.fullmatch(r"\$\(ls (\S+)\)(.*)", word)
+    path, suffix = (listed.group(1), listed.group(2)) if listed else (word, "")
+    if not path.startswith("/"):
+        return word
+    mount = step.mount_for(path)
+    assert mount.get("from", "builder") == "builder", mount
+    base = in_image(builder, mount["source"]) if "from" in mount else context / mount["source"]
+    host = str(base) + path.removeprefix(mount["target"])
+    if "*" in host:
+        (host,) = glob.glob(host)
+    return host + suffix
+
+
+def install_runtime(context: Path, builder: Path, venv: Path) -> None:
+    """The runtime stage's install step, command by command with the same options (the hash-pinned
+    requirements file, then the wheel alone, then `pip check`), into a fresh venv."""
+    step = install_step(final_stage())
     result = run([sys.executable, "-m", "venv", str(venv)])
     assert result.returncode == 0, result.stderr
-    target = f"{wheel}[{','.join(sorted(extras))}]" if extras else str(wheel)
-    result = run([str(venv / "bin" / "pip"), "install", "--quiet", *options, target])
-    assert result.returncode == 0, result.stdout + result.stderr
+    for command in step.commands:
+        args = [on_host(step, word, context, builder) for word in command[1:]]
+        result = run([str(venv / "bin" / "pip"), *args, *(["--quiet"] if args[0] == "install" else [])])
+        assert result.returncode == 0, f"pip {' '.join(args)}:\n{result.stdout}{result.stderr}"
 
 
 def installed(venv: Path) -> set[str]:
@@ -119,8 +141,8 @@ def test_image_rehearsal_serves_a_real_digit_and_stops_cleanly(mnist: Mnist, ima
     assert python in runtime.base, f"rehearse with the image's Python, not {python}"
     context, image, venv = image_root / "context", image_root / "image", image_root / "image" / "venv"
     copy_build_context(context)
-    wheel = build_wheel(context, image_root / "builder")
-    install_runtime(wheel, venv)
+    build_wheel(context, image_root / "builder")
+    install_runtime(context, image_root / "builder", venv)
     apply_copies(runtime, context, image)
 
     packages = installed(venv)

@@ -2,13 +2,11 @@
 
 Real MNIST test digits are traced on the canvas as mouse strokes (one stroke per run of inked
 pixels in each row; on a phone-sized page as touch strokes), Predict is clicked, and the page must
-show the digit and ten bars. The browser is never downloaded: without /usr/bin/chromium or the
-playwright package the tests skip, unless MNIST_BROWSER_TESTS=required (set by .ci/run): then they fail.
+show the digit and ten bars. The `browser` fixture (conftest.py) is Debian's chromium, never downloaded.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,39 +17,10 @@ import pytest
 from testkit.server import REPO_ROOT, ServerProcess, running_server
 from training.data import Mnist
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-REQUIRED = os.environ.get("MNIST_BROWSER_TESTS") == "required"
 INK = 128  # MNIST pixels at or above this are traced
 TIMEOUT_MS = 15_000
 
 pytestmark = [pytest.mark.mnist, pytest.mark.slow]
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -e '.[dev]')"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} not found (apt-get install chromium); the browser is never downloaded"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason:
-        if REQUIRED:
-            pytest.fail(f"MNIST_BROWSER_TESTS=required but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
