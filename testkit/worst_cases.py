@@ -24,6 +24,9 @@ from testkit.images import encode
 MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH = 1024
 SIDE = 4096  # 4096 x 4096 = MNIST_MAX_IMAGE_PIXELS
+# Issue 14's bound: 16 concurrent copies of any case keep a CNN worker's peak RSS below this. The
+# hostile-client tests hold the server to it; the deployment files' memory limits must exceed it.
+PEAK_BOUND_MIB = 512
 EXAMPLE = Path(__file__).resolve().parent.parent / "service" / "static" / "example_digit.json"
 
 

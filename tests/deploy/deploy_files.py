@@ -274,6 +274,12 @@ def compose_environment(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
+def mebibytes(quantity: str) -> float:
+    """A memory size as Kubernetes (`768Mi`, `1Gi`) or compose (`768M`, `1G`: binary there) write it."""
+    number, unit = re.fullmatch(r"([0-9.]+)\s*([KMG]?)i?[Bb]?", quantity).groups()  # type: ignore[union-attr]
+    return float(number) * {"": 2**-20, "K": 2**-10, "M": 1, "G": 2**10}[unit]
+
+
 def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 

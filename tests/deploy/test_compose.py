@@ -10,6 +10,7 @@ import yaml
 
 from service.config import Settings
 from service.models.repository import resolve
+from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
     ENV_PREFIX,
@@ -20,6 +21,7 @@ from tests.deploy.deploy_files import (
     final_stage,
     healthcheck_command,
     interpolate,
+    mebibytes,
     pip_install,
     served_get_paths,
     settings_env_names,
@@ -98,7 +100,10 @@ def test_api_healthcheck_restart_and_limits(services: dict[str, Any]) -> None:
     assert "/health/ready" in served_get_paths()
     assert api["restart"] == "unless-stopped"
     limits = api["deploy"]["resources"]["limits"]
-    assert float(limits["cpus"]) > 0 and limits["memory"]
+    assert float(limits["cpus"]) > 0
+    # above what the tests hold a worker under with 16 of the largest requests at once
+    workers = int(compose_environment(api)["MNIST_WORKERS"])
+    assert mebibytes(limits["memory"]) >= 1.25 * PEAK_BOUND_MIB * workers
 
 
 def test_train_is_a_profile_that_writes_into_the_same_weights(services: dict[str, Any],

@@ -9,6 +9,7 @@ import pytest
 
 from service.config import Settings
 from service.models.repository import resolve
+from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     K8S_DIR,
@@ -17,6 +18,7 @@ from tests.deploy.deploy_files import (
     REPO_ROOT,
     final_stage,
     kustomization,
+    mebibytes,
     objects_of_kind,
     pod_spec,
     render_kustomization,
@@ -113,6 +115,10 @@ def test_tmp_is_writable_on_the_read_only_root(objects: list[dict[str, Any]]) ->
 def test_resources_and_autoscaler(objects: list[dict[str, Any]]) -> None:
     resources = container(objects)["resources"]
     assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
+    # above what the tests hold a worker under with 16 of the largest requests at once
+    env = {**final_stage().env, **one(objects, "ConfigMap")["data"]}
+    workers = int(env.get("MNIST_WORKERS", "1"))
+    assert mebibytes(resources["limits"]["memory"]) >= 1.25 * PEAK_BOUND_MIB * workers
     deployment, hpa = one(objects, "Deployment"), one(objects, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     target = hpa["spec"]["scaleTargetRef"]

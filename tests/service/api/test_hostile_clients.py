@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.server import HOST, ServerProcess, running_server
-from testkit.worst_cases import all_cases
+from testkit.worst_cases import PEAK_BOUND_MIB, all_cases
 
 
 @pytest.fixture(scope="module")
@@ -204,4 +204,4 @@ def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: 
     with ThreadPoolExecutor(16) as pool:
         statuses = set(pool.map(send, range(16)))
     assert statuses <= set(case.statuses), statuses
-    assert peak_rss_mib(pid) < 512
+    assert peak_rss_mib(pid) < PEAK_BOUND_MIB
