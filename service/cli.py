@@ -20,7 +20,7 @@ from uvicorn.supervisors import Multiprocess
 
 from neuralnet.artifact import ArtifactError
 from service.config import Settings
-from service.main import load_model
+from service.main import start_models
 
 FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "workers": "MNIST_WORKERS", "model": "MNIST_MODEL",
          "version": "MNIST_VERSION", "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-serve: invalid settings: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     try:
-        model = load_model(settings)  # fail fast, with one clear line, before binding the port
+        # fail fast, with one clear line, before binding the port (nothing recorded: the workers do)
+        model = start_models(settings, record=False).registry.default_model()
+        assert model is not None
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2

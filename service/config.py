@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -22,6 +22,15 @@ class Settings(BaseSettings):
     )
     version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]*)$",
                          description="`latest` or a pinned integer version.")
+    state_path: Path | None = Field(None, description="Where the served versions are recorded "
+                                    "(default: serving.json in the weights directory); every worker "
+                                    "follows it, and a restart serves what it says.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for the model-repository "
+                                          "routes (/v2/repository/...); unset, they answer 403.")
+    min_accuracy: float = Field(0.98, ge=0, le=1, description="Least recorded test accuracy a version "
+                                "loaded through the repository routes (or watch mode) must have.")
+    watch_seconds: float = Field(0, ge=0, description="Poll the weights directory this often and load "
+                                 "a newer version of a served model as a replace (0: off).")
     max_batch_size: int = Field(1024, ge=1, description="Most images in one batch request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image file accepted by "

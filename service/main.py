@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -21,8 +22,7 @@ from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
 from service.api.routes import bench, docs, health, models, page, predict, v2
 from service.config import Settings, get_settings
-from service.models.loaded_model import LoadedModel
-from service.models.repository import resolve
+from service.models.manager import ModelManager
 from service.process import prepare
 
 log = logging.getLogger("service")
@@ -35,9 +35,11 @@ Every error has the body `{"error": {"code", "message", "details", "request_id"}
 """
 
 
-def load_model(settings: Settings) -> LoadedModel:
-    """Resolve and load the configured artifact (ArtifactError says which file and why)."""
-    return LoadedModel.load(resolve(settings.weights_dir, settings.model, settings.version))
+def start_models(settings: Settings, record: bool = True) -> ModelManager:
+    """Load the served versions (ArtifactError says which file and why the default cannot be)."""
+    manager = ModelManager(settings)
+    manager.start(record=record)
+    return manager
 
 
 def telemetry_config() -> TelemetryConfig:
@@ -57,13 +59,24 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(settings.blas_threads)  # per process, so each uvicorn worker applies it
-        if load:
-            model = load_model(settings)
-            app.state.model = model
-            metrics.set_model(model.name, model.version)
-            log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
-                                            "sha256": model.sha256})
-        yield
+        if not load:
+            yield
+            return
+        manager = ModelManager(settings)
+        manager.registry.on_swap = lambda deployments: metrics.set_loaded(
+            [(m.name, m.version, "candidate" if m is d.candidate else "served")
+             for d in deployments.values() for m in d.versions()])
+        manager.start()
+        app.state.models = manager
+        for deployment in manager.registry.deployments.values():
+            for model in deployment.versions():
+                log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
+                                                "sha256": model.sha256})
+        following = asyncio.get_running_loop().create_task(manager.follow())
+        try:
+            yield
+        finally:
+            following.cancel()
 
     # docs_url/redoc_url None: routes/docs.py serves both pages with their assets from this server
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
@@ -72,7 +85,8 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.work_limiter = CapacityLimiter(settings.work_threads)
-    app.state.model = None
+    app.state.models = None
+    app.state.comparisons = set()  # pending rollout comparisons (service/api/serving.py)
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(models.router)

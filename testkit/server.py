@@ -114,13 +114,17 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
 
     `env` adds to (or, with a value of None, removes from) this process's environment. `cwd`
     defaults to the repository root. The log file is kept when `log_dir` is given (e.g. pytest's
-    tmp_path), otherwise it is a temporary file removed afterwards.
+    tmp_path), otherwise it is a temporary file removed afterwards. Unless `env` names one, the
+    server records its served versions (MNIST_STATE_PATH) in a fresh temporary file: a test
+    server never writes next to the shipped weights, nor follows another server's record.
     """
     port = free_port()
-    with running_command(serve_command(*args, port=port), port=port, env=_environment(env),
-                         cwd=cwd if cwd is not None else REPO_ROOT, timeout=timeout,
-                         log_dir=log_dir) as server:
-        yield server
+    with tempfile.TemporaryDirectory(prefix="mnist-serve-state-") as state_dir:
+        env = {"MNIST_STATE_PATH": str(Path(state_dir) / "serving.json"), **(env or {})}
+        with running_command(serve_command(*args, port=port), port=port, env=_environment(env),
+                             cwd=cwd if cwd is not None else REPO_ROOT, timeout=timeout,
+                             log_dir=log_dir) as server:
+            yield server
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,30 @@ from training.data import DATA_DIR_ENV, Mnist, load_mnist
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = REPO_ROOT / "weights"
 EXAMPLE_FILE = REPO_ROOT / "service" / "static" / "example_digit.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def served_versions_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Apps built in tests record their served versions (MNIST_STATE_PATH) in a temporary file,
+    never next to the shipped weights. Tests of the record itself give each app its own."""
+    path = tmp_path_factory.mktemp("state") / "serving.json"
+    previous = os.environ.get("MNIST_STATE_PATH")
+    os.environ["MNIST_STATE_PATH"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("MNIST_STATE_PATH", None)
+    else:
+        os.environ["MNIST_STATE_PATH"] = previous
+
+
+@pytest.fixture(autouse=True)
+def own_served_versions_record(served_versions_record: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An app a test builds records in that test's own file: a test serving other weights cannot
+    leave a record that another app (module fixtures share the session file) would follow."""
+    path = tmp_path / "serving.json"
+    monkeypatch.setenv("MNIST_STATE_PATH", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,41 +1,20 @@
-"""Route dependencies: the loaded model and an uploaded image file.
+"""Route dependencies: an uploaded image file.
 
-The prediction routes (/v1/predict, /v1/predict/batch, v2 infer) call `current_model` and read
-the body (buffered and size-checked by the middleware) directly instead: resolving dependencies
-costs a one-image request about 6 % of its time."""
+The prediction routes find their model with `service.api.serving` and read the body (buffered and
+size-checked by the middleware) directly: resolving dependencies costs a one-image request about
+6 % of its time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.errors import APIError
-from service.models.loaded_model import LoadedModel
 
-
-def current_model(request: Request) -> LoadedModel:
-    """The served model, or APIError(503) before it is loaded (for direct calls in handlers)."""
-    model: LoadedModel | None = getattr(request.app.state, "model", None)
-    if model is None:
-        raise APIError(503, "no model is loaded yet")
-    return model
-
-
-async def loaded_model(request: Request) -> LoadedModel:
-    """The served model, or 503 before it is loaded.
-
-    Async on purpose: it only reads app state, and a sync dependency would cost every request
-    a round trip through the thread pool before the (sync, CPU-bound) route's own.
-    """
-    return current_model(request)
-
-
-# Route parameter types, declared once for every router.
-Model = Annotated[LoadedModel, Depends(loaded_model)]
 IMAGE_TYPES = ("image/png", "image/jpeg")
 FILE_FIELD = "file"
 

@@ -40,8 +40,17 @@ class Metrics:
         self.batch_size = Histogram("mnist_batch_size", "Images per prediction request.",
                                     buckets=BATCH_BUCKETS, registry=r)
         self.digits = Counter("mnist_predictions", "Predictions by predicted digit.", ["digit"], registry=r)
-        self.model_info = Gauge("mnist_model_info", "The loaded model (value 1).", ["name", "version"],
-                                registry=r, multiprocess_mode="max")
+        self.model_info = Gauge("mnist_model_info", "Loaded versions by role (1 loaded, 0 no longer).",
+                                ["name", "version", "role"], registry=r, multiprocess_mode="livemax")
+        self.version_requests = Histogram("mnist_model_forward_seconds", "Forward-pass time of the requests "
+                                          "each loaded version answered.", ["model", "version"],
+                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.compared = Counter("mnist_candidate_compared_images", "Images a rollout candidate and the "
+                                "served version both computed.", ["model", "version"], registry=r)
+        self.agreed = Counter("mnist_candidate_agreed_images", "Of those, images both gave the same digit "
+                              "(agreement = agreed / compared).", ["model", "version"], registry=r)
+        self._shown: set[tuple[str, str, str]] = set()
+        self._version_series: dict[tuple[str, int], Any] = {}
 
         # labelled children, looked up once: `labels()` costs more than the update itself
         self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -69,9 +78,25 @@ class Metrics:
             if count:
                 self._digit_series[digit].inc(count)
 
-    def set_model(self, name: str, version: int) -> None:
-        self.model_info.clear()
-        self.model_info.labels(name, str(version)).set(1)
+    def set_loaded(self, loaded: list[tuple[str, int, str]]) -> None:
+        """(name, version, role) of every loaded version. Those no longer loaded are set to 0, not
+        removed: prometheus-client cannot remove series in multi-process mode."""
+        now = {(name, str(version), role) for name, version, role in loaded}
+        for labels in self._shown - now:
+            self.model_info.labels(*labels).set(0)
+        for labels in now:
+            self.model_info.labels(*labels).set(1)
+        self._shown |= now
+
+    def observe_version(self, name: str, version: int, seconds: float) -> None:
+        series = self._version_series.get((name, version))
+        if series is None:  # bounded: versions loaded
+            series = self._version_series[(name, version)] = self.version_requests.labels(name, str(version))
+        series.observe(seconds)
+
+    def observe_comparison(self, name: str, version: int, compared: int, agreed: int) -> None:
+        self.compared.labels(name, str(version)).inc(compared)
+        self.agreed.labels(name, str(version)).inc(agreed)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

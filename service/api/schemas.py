@@ -4,8 +4,9 @@ of the /v1 routes. The protocols' own request and response models are in `servic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.api.openapi import BINARY
@@ -55,9 +56,39 @@ class ModelVersions(BaseModel):
     versions: list[int] = Field(description="Versions present, ascending.", examples=[[1, 2]])
 
 
+class LoadedVersion(BaseModel):
+    name: str = Field(description="Model name.", examples=["mnist-cnn"])
+    version: int = Field(description="Version.", examples=[2])
+    role: str = Field(description="`served`, or `candidate` during a rollout.", examples=["served"])
+    rollout: str | None = Field(description="A candidate's rollout: `canary` or `shadow`.")
+    percent: float | None = Field(description="A canary's share of the model's unpinned requests.")
+    requests: int = Field(description="Requests it answered (this worker, since it loaded it).")
+    mean_forward_ms: float | None = Field(description="Mean forward-pass time of those requests.")
+    compared_images: int = Field(description="A candidate: images computed by both versions.")
+    agreed_images: int = Field(description="A candidate: of those, images both gave the same digit.")
+    agreement: float | None = Field(description="agreed_images / compared_images.")
+    comparisons_skipped: int = Field(description="Comparisons not made: too many were pending.")
+
+
 class ModelList(BaseModel):
     models: list[ModelVersions] = Field(description="Every model and version in the weights directory.")
-    loaded: ModelRef | None = Field(description="The one this process serves.")
+    loaded: ModelRef | None = Field(description="The default model's served version (what requests "
+                                    "naming no model get, outside a rollout).")
+    default: str | None = Field(description="The default model.")
+    served: list[LoadedVersion] = Field(description="Every loaded version, with its figures.")
+
+
+MODEL_QUERY = ("Model to answer (a loaded one, see GET /v1/models); default: the default model, "
+               "its rollout deciding the version.")
+VERSION_QUERY = "Version of the model to answer (a loaded one); default: the served version."
+ModelQuery = Annotated[str | None, Query(description=MODEL_QUERY)]
+VersionQuery = Annotated[str | None, Query(description=VERSION_QUERY, pattern=r"^[1-9][0-9]*$")]
+# The same two, for the routes that read their own query (openapi_extra)
+MODEL_PARAMETERS: dict[str, Any] = {"parameters": [
+    {"name": "model", "in": "query", "required": False, "description": MODEL_QUERY,
+     "schema": {"type": "string"}},
+    {"name": "version", "in": "query", "required": False, "description": VERSION_QUERY,
+     "schema": {"type": "string", "pattern": r"^[1-9][0-9]*$"}}]}
 
 
 class Health(BaseModel):

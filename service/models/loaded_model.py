@@ -16,6 +16,25 @@ from neuralnet.inference import InferenceModel
 
 
 @dataclass
+class VersionStats:
+    """What one worker saw of one loaded version: requests it answered and their forward-pass
+    time; as a candidate, the images it was compared on with the served version, and agreed on."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    compared: int = 0
+    agreed: int = 0
+    skipped: int = 0  # comparisons not made: too many already pending
+
+    def report(self) -> dict[str, Any]:
+        return {"requests": self.requests,
+                "mean_forward_ms": round(1000 * self.seconds / self.requests, 4) if self.requests else None,
+                "compared_images": self.compared, "agreed_images": self.agreed,
+                "agreement": round(self.agreed / self.compared, 6) if self.compared else None,
+                "comparisons_skipped": self.skipped}
+
+
+@dataclass
 class LoadedModel:
     """The served model and what /v1/model reports about it."""
 
@@ -24,6 +43,7 @@ class LoadedModel:
     sha256: str
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds_per_image: float = field(init=False)
+    stats: VersionStats = field(default_factory=VersionStats)
 
     def __post_init__(self) -> None:
         # measured once, on this machine: routes use it to decide whether a forward pass is short

@@ -10,6 +10,7 @@ from service.api.direct_route import DirectRoute
 from service.api.errors import APIError
 from service.api.responses import JSONResponse
 from service.api.schemas import Health
+from service.api.serving import manager_of
 
 router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
@@ -22,8 +23,8 @@ async def live() -> JSONResponse:
 
 @router.get("/health/ready", response_model=Health, responses={503: {"description": "No model loaded."}})
 async def ready(request: Request) -> JSONResponse:
-    """200 once a model is loaded, else 503."""
-    model = getattr(request.app.state, "model", None)
+    """200 once the default model is loaded, else 503."""
+    model = manager_of(request).registry.default_model()
     if model is None:
         raise APIError(503, "no model is loaded yet")
     return JSONResponse({"status": "ok", "model": model.ident})

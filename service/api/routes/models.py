@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
-from service.api.deps import Model
 from service.api.direct_route import DirectRoute
+from service.api.errors import APIError
 from service.api.responses import JSONResponse
-from service.api.schemas import ModelInfo, ModelList
-from service.models.loaded_model import LoadedModel
+from service.api.schemas import ErrorResponse, ModelInfo, ModelList, ModelQuery, VersionQuery
+from service.api.serving import manager_of
+from service.models.registry import NotServed
 from service.models.repository import available_models
 
 router = APIRouter(prefix="/v1", tags=["models"], route_class=DirectRoute)
 
 
-@router.get("/model", response_model=ModelInfo)
-async def model_info(model: Model) -> JSONResponse:
-    """Describe the loaded model: architecture, input spec, metrics, file hash."""
-    return JSONResponse(model.describe())
+@router.get("/model", response_model=ModelInfo, responses={
+    404: {"model": ErrorResponse, "description": "No such model or version loaded."},
+    422: {"model": ErrorResponse, "description": "Invalid query parameter."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet."}})
+async def model_info(request: Request, model: ModelQuery = None,
+                     version: VersionQuery = None) -> JSONResponse:
+    """Describe a loaded model (default: the default model's served version)."""
+    try:
+        return JSONResponse(manager_of(request).registry.pick(model, version).describe())
+    except NotServed as exc:
+        raise APIError(404, str(exc)) from None
 
 
 @router.get("/models", response_model=ModelList)
 async def list_models(request: Request) -> JSONResponse:
-    """List the models and versions in the weights directory and which one is loaded."""
+    """List the models and versions on disk, and every loaded version with its rollout and figures."""
     found = available_models(request.app.state.settings.weights_dir)
-    model: LoadedModel | None = getattr(request.app.state, "model", None)
+    served: list[dict[str, Any]] = []
+    manager = getattr(request.app.state, "models", None)
+    registry = manager.registry if manager else None
+    for name, deployment in sorted(registry.deployments.items() if registry else []):
+        for model in deployment.versions():
+            candidate = model is deployment.candidate
+            canary = candidate and deployment.rollout == "canary"
+            served.append({"name": name, "version": model.version,
+                           "role": "candidate" if candidate else "served",
+                           "rollout": deployment.rollout if candidate else None,
+                           "percent": deployment.percent if canary else None, **model.stats.report()})
+    default = registry.default_model() if registry else None
     return JSONResponse({"models": [{"name": n, "versions": v} for n, v in found.items()],
-                         "loaded": model.ident if model else None})
+                         "loaded": default.ident if default else None,
+                         "default": registry.default if registry else None, "served": served})

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import offload
-from service.api.deps import current_model
 from service.api.direct_route import DirectRoute
-from service.api.errors import APIError
 from service.api.openapi import BINARY, example_digit, request_body
 from service.api.responses import JSONResponse
+from service.api.serving import answer, compare_later, manager_of, route_of
 from service.codecs.pixels import SIDE
 from service.codecs.v2.protocol import (
     OUTPUTS,
@@ -30,7 +30,7 @@ from service.codecs.v2.schemas import (
     ModelMetadata,
     ServerMetadata,
 )
-from service.models.loaded_model import LoadedModel
+from service.models.registry import Route
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
 EXTENSIONS = ["binary_tensor_data"]
@@ -38,15 +38,6 @@ EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty bo
                                              "4XX": V2_ERRORS["4XX"]}
 
 
-def served_model(request: Request, name: str, version: str | None = None) -> LoadedModel:
-    """The loaded model if `name` (and `version`, if given) name it; else 404."""
-    model = current_model(request)
-    served = f"this server serves '{model.name}' version {model.version}"
-    if name != model.name:
-        raise APIError(404, f"unknown model '{name}'; {served}")
-    if version is not None and version != str(model.version):
-        raise APIError(404, f"unknown version '{version}' of model '{name}'; {served}")
-    return model
 
 
 INFER_BODY = request_body(InferenceRequestBody, {
@@ -71,7 +62,7 @@ async def server_live() -> Response:
 @router.get("/health/ready", response_class=Response, responses={**EMPTY_OK, 503: V2_ERRORS[503]})
 async def server_ready(request: Request) -> Response:
     """200 once the model is loaded and ready for inference."""
-    current_model(request)
+    manager_of(request)
     return Response(status_code=200)
 
 
@@ -82,8 +73,10 @@ async def server_metadata(request: Request) -> JSONResponse:
                          "extensions": EXTENSIONS})
 
 
-def _metadata(model: LoadedModel) -> dict[str, Any]:
-    return {"name": model.name, "versions": [str(model.version)], "platform": "numpy",
+def _metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    route_of(request, name, version)  # 404 unless loaded
+    versions = [str(m.version) for m in manager_of(request).registry.deployments[name].versions()]
+    return {"name": name, "versions": versions if version is None else [version], "platform": "numpy",
             # [-1, 784] and [-1, 1, 28, 28] are accepted as well (see the README)
             "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, SIDE, SIDE]}],
             "outputs": [{"name": "probabilities", "datatype": OUTPUTS["probabilities"][0], "shape": [-1, 10]},
@@ -93,19 +86,19 @@ def _metadata(model: LoadedModel) -> dict[str, Any]:
 @router.get("/models/{name}", response_model=ModelMetadata, responses=V2_ERRORS)
 async def model_metadata(request: Request, name: str) -> JSONResponse:
     """The model's versions, platform, inputs and outputs (-1: any batch size)."""
-    return JSONResponse(_metadata(served_model(request, name)))
+    return JSONResponse(_metadata(request, name))
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=V2_ERRORS)
 async def model_version_metadata(request: Request, name: str, version: str) -> JSONResponse:
     """The metadata of one version of the model."""
-    return JSONResponse(_metadata(served_model(request, name, version)))
+    return JSONResponse(_metadata(request, name, version))
 
 
 @router.get("/models/{name}/ready", response_class=Response, responses={**EMPTY_OK, **V2_ERRORS})
 async def model_ready(request: Request, name: str) -> Response:
     """200 if the model is ready for inference."""
-    served_model(request, name)
+    route_of(request, name)
     return Response(status_code=200)
 
 
@@ -113,28 +106,31 @@ async def model_ready(request: Request, name: str) -> Response:
             responses={**EMPTY_OK, **V2_ERRORS})
 async def model_version_ready(request: Request, name: str, version: str) -> Response:
     """200 if this version of the model is ready for inference."""
-    served_model(request, name, version)
+    route_of(request, name, version)
     return Response(status_code=200)
 
 
-def _predict(request: Request, model: LoadedModel, parsed: InferenceRequest) -> tuple[bytes, int | None]:
-    digits, proba = model.predict(parsed.images)
-    request.app.state.metrics.observe_predictions(digits)
-    return encode_response(model.name, str(model.version), parsed, digits, proba)
+def _predict(request: Request, route: Route,
+             parsed: InferenceRequest) -> tuple[bytes, int | None, np.ndarray]:
+    digits, proba = answer(request, route, parsed.images)
+    model = route.model
+    return (*encode_response(model.name, str(model.version), parsed, digits, proba), digits)
 
 
-async def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
+async def _infer(request: Request, route: Route, body: bytes) -> Response:
     settings = request.app.state.settings
     encoding = request.headers.get("content-encoding")
     # a compressed body may inflate up to max_body_bytes, so its parse is never counted as short
     parse_seconds = offload.parse_seconds(body) if encoding is None else float("inf")
     header_length_field = request.headers.get("inference-header-content-length")
-    content, header_length = await offload.parse_then_run(
+    model = route.model
+    parsed, (content, header_length, digits) = await offload.parse_then_run(
         request.app.state.work_limiter,
         lambda: parse_infer_request(body, header_length_field, encoding, settings.max_batch_size,
                                     settings.max_body_bytes),
-        parse_seconds, lambda parsed: _predict(request, model, parsed),
+        parse_seconds, lambda parsed: (parsed, _predict(request, route, parsed)),
         lambda parsed: model.forward_seconds(len(parsed.images)))
+    compare_later(request, route, parsed.images, digits)
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream",
@@ -145,11 +141,11 @@ async def _infer(request: Request, model: LoadedModel, body: bytes) -> Response:
              openapi_extra=INFER_BODY)
 async def infer(request: Request, name: str) -> Response:
     """Predict digits: input `images` (N images, raw 0-255), outputs `probabilities` and `digit`."""
-    return await _infer(request, served_model(request, name), await request.body())
+    return await _infer(request, route_of(request, name), await request.body())
 
 
 @router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
              responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
 async def infer_version(request: Request, name: str, version: str) -> Response:
     """Predict digits with this version of the model (same body as /v2/models/{name}/infer)."""
-    return await _infer(request, served_model(request, name, version), await request.body())
+    return await _infer(request, route_of(request, name, version), await request.body())

@@ -229,7 +229,7 @@ def test_openapi_documents_both_body_forms(image_client: TestClient) -> None:
     assert set(content) == {"multipart/form-data", "image/png", "image/jpeg"}
     form = content["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
-    assert [p["name"] for p in operation["parameters"]] == ["return_input"]
+    assert [p["name"] for p in operation["parameters"]] == ["model", "version", "return_input"]
     assert {"200", "400", "413", "415", "422", "503"} <= set(operation["responses"])
 
 

@@ -80,9 +80,12 @@ def two_models(tmp_path: Path, make_artifact: MakeArtifact) -> Path:
 
 def test_models_lists_models_and_versions_and_marks_the_loaded_one(two_models: Path) -> None:
     served = serve(two_models, model="alpha")
-    assert served["models"] == {"models": [{"name": "alpha", "versions": [1, 2]},
-                                           {"name": "beta", "versions": [1]}],
-                                "loaded": {"name": "alpha", "version": 2}}
+    listing = served["models"]
+    assert listing["models"] == [{"name": "alpha", "versions": [1, 2]}, {"name": "beta", "versions": [1]}]
+    assert listing["loaded"] == {"name": "alpha", "version": 2} and listing["default"] == "alpha"
+    # every model is loaded at its newest version; alpha is the default
+    assert [(v["name"], v["version"], v["role"]) for v in listing["served"]] == [
+        ("alpha", 2, "served"), ("beta", 1, "served")]
     served = serve(two_models, model="beta")
     assert served["models"]["loaded"] == {"name": "beta", "version": 1}
 

@@ -116,7 +116,7 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
     expected_digits[str(zeros_digit)] = expected_digits.get(str(zeros_digit), 0) + 2
     for digit in map(str, range(10)):
         assert delta("mnist_predictions_total", digit=digit) == expected_digits.get(digit, 0), digit
-    assert value(after, "mnist_model_info", name="mnist-mlp", version="1") == 1
+    assert value(after, "mnist_model_info", name="mnist-mlp", version="1", role="served") == 1
 
 
 def test_health_metrics_and_unknown_paths_are_not_traffic(client: TestClient) -> None:

@@ -98,7 +98,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
                     if name == "mnist_predictions_total"}
         assert sum(by_digit.values()) == 2 * N_IMAGES
         assert by_digit == {str(d): 2.0 * n for d, n in enumerate(np.bincount(digits, minlength=10)) if n}
-        assert samples[("mnist_model_info", (("name", model), ("version", "1")))] == 1
+        assert samples[("mnist_model_info", (("name", model), ("role", "served"), ("version", "1")))] == 1
         counted = {dict(lab)["route"] for name, lab in samples if name == "mnist_http_requests_total"}
         assert counted == {"/v1/model", "/v1/predict", "/v1/predict/batch"}, counted
 

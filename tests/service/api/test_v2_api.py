@@ -299,7 +299,7 @@ def test_batch_over_the_limit(client: TestClient, app: Any) -> None:
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/v2/models/mnist/ready"), ("GET", "/v2/models/mnist"), ("POST", "/v2/models/mnist/infer"),
-    ("GET", "/v2/models/mnist-cnn"), ("POST", "/v2/models/mnist/versions/1/infer")])
+    ("GET", "/v2/models/mnist-dnn"), ("POST", "/v2/models/mnist/versions/1/infer")])
 def test_unknown_model_is_404(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path, content=request(tensor(ZERO_IMAGE, [1, 784])))
     assert_v2_error(response, 404, "unknown model", f"'{MODEL}'")
@@ -310,7 +310,7 @@ def test_unknown_model_is_404(client: TestClient, method: str, path: str) -> Non
     ("POST", f"/v2/models/{MODEL}/versions/01/infer")])
 def test_unknown_version_is_404(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path, content=request(tensor(ZERO_IMAGE, [1, 784])))
-    assert_v2_error(response, 404, "unknown version", "version 1")
+    assert_v2_error(response, 404, "unknown version", "loaded versions: 1")
 
 
 def test_routing_errors_under_v2_use_the_protocol_shape(client: TestClient) -> None:

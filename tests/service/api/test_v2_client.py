@@ -71,7 +71,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.get_model_metadata(MODEL) == expected
     assert client.get_model_metadata(MODEL, model_version="1") == expected
     assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, model_version="1")
-    assert not client.is_model_ready("mnist-mlp")
+    assert not client.is_model_ready("mnist-dnn")
     assert not client.is_model_ready(MODEL, model_version="2")
 
 
