@@ -20,7 +20,7 @@ from service.api.logs import AccessLog, configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
-from service.api.routes import bench, docs, health, models, page, predict, v2
+from service.api.routes import bench, docs, health, models, page, predict, repository, v2
 from service.config import Settings, get_settings
 from service.models.manager import ModelManager
 from service.process import prepare
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(v2.router)
+    app.include_router(repository.router)
     app.include_router(page.router)
     app.include_router(docs.router)
     if settings.benchmark_routes:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
               408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type",
               422: "invalid_input", 500: "internal_error", 503: "not_ready"}
 

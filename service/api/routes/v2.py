@@ -33,7 +33,7 @@ from service.codecs.v2.schemas import (
 from service.models.registry import Route
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
 

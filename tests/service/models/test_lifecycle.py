@@ -1,0 +1,58 @@
+"""service.models.lifecycle: the next recorded state a load or unload call asks for, or why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.models.lifecycle import LifecycleError, plan_load, plan_unload
+from service.models.served_state import Candidate, Served
+
+ON_DISK = [1, 2, 3]
+SERVING = {"m": Served(2), "other": Served(1)}
+
+
+@pytest.mark.parametrize(("parameters", "expected"), [
+    ({}, Served(3)),  # the newest on disk, as a replace
+    ({"version": "1"}, Served(1)),
+    ({"version": 3, "rollout": "canary", "percent": 10}, Served(2, Candidate(3, "canary", 10.0))),
+    ({"version": "3", "rollout": "shadow"}, Served(2, Candidate(3, "shadow"))),
+])
+def test_load_plans(parameters: dict[str, Any], expected: Served) -> None:
+    assert plan_load(SERVING, "m", parameters, ON_DISK) == {**SERVING, "m": expected}
+
+
+def test_loading_the_candidate_as_a_replace_promotes_it() -> None:
+    canary = {"m": Served(2, Candidate(3, "canary", 10.0))}
+    assert plan_load(canary, "m", {"version": "3", "rollout": "replace"}, ON_DISK) == {"m": Served(3)}
+
+
+@pytest.mark.parametrize(("state", "parameters", "status"), [
+    (SERVING, {"version": "0"}, 400), (SERVING, {"version": "-1"}, 400),
+    (SERVING, {"version": "7"}, 404), (SERVING, {"rollout": "canary", "percent": 0}, 400),
+    (SERVING, {"rollout": "canary", "percent": True}, 400),
+    (SERVING, {"rollout": "canary", "percent": 101}, 400),
+    (SERVING, {"version": "2", "rollout": "shadow"}, 409),
+    ({"m": Served(None)}, {"rollout": "shadow"}, 409), ({}, {"rollout": "canary", "percent": 5}, 409),
+])
+def test_load_refusals(state: dict[str, Served], parameters: dict[str, Any], status: int) -> None:
+    with pytest.raises(LifecycleError) as excinfo:
+        plan_load(state, "m", parameters, ON_DISK)
+    assert excinfo.value.status == status
+
+
+def test_unload_plans_and_refusals() -> None:
+    canary = {"m": Served(2, Candidate(3, "canary", 10.0)), "other": Served(1)}
+    assert plan_unload(canary, "m", {"version": "3"}, ON_DISK, "other") == {**canary, "m": Served(2)}
+    assert plan_unload(SERVING, "m", {}, ON_DISK, "other") == {**SERVING, "m": Served(None)}
+    for state, parameters, default, status in [
+        (canary, {}, "other", 409),  # under a rollout
+        (canary, {"version": "2"}, "other", 409),
+        (SERVING, {}, "m", 409),  # the default model
+        (SERVING, {"version": "1"}, "other", 404),
+        ({"m": Served(None)}, {}, "other", 404),
+    ]:
+        with pytest.raises(LifecycleError) as excinfo:
+            plan_unload(state, "m", parameters, ON_DISK, default)
+        assert excinfo.value.status == status, (state, parameters)
