@@ -10,6 +10,7 @@ appearing on disk is loaded as a replace, through the same checks (a refused one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -25,7 +26,15 @@ from service.models.lifecycle import LifecycleError, plan_load
 from service.models.loaded_model import LoadedModel
 from service.models.registry import Registry, best_served, initial_state
 from service.models.repository import available_models
-from service.models.served_state import STATE_FILE, Served, State, StateError, read_state, write_state
+from service.models.served_state import (
+    STATE_FILE,
+    Served,
+    State,
+    StateError,
+    read_state,
+    state_lock,
+    write_state,
+)
 
 log = logging.getLogger("service")
 SYNC_SECONDS = 1.0
@@ -45,9 +54,13 @@ class ModelManager:
     def start(self, record: bool = True) -> None:
         """Load what the recorded state (or, first time, the newest of every model) says; the
         configured or best model becomes the default. ArtifactError if that one cannot serve."""
+        if not self.settings.weights_dir.is_dir():
+            raise ArtifactError(f"{self.settings.weights_dir}: weights directory does not exist")
+        with state_lock(self.state_path) if record else contextlib.nullcontext():
+            self._start(record)
+
+    def _start(self, record: bool) -> None:
         s = self.settings
-        if not s.weights_dir.is_dir():
-            raise ArtifactError(f"{s.weights_dir}: weights directory does not exist")
         try:
             recorded = read_state(self.state_path)
         except StateError as exc:
@@ -84,12 +97,21 @@ class ModelManager:
     # ---- changes
 
     async def change(self, plan: Callable[[State], State]) -> State:
-        """Apply a repository call: plan the next state, load and check what it needs, record it,
-        then serve it in one step. LifecycleError (status, why) if it may not; nothing changes then."""
+        """Apply a repository call: plan the next state from the record (what every worker
+        follows), load and check what it needs, record it, then serve it in one step.
+        LifecycleError (status, why) if it may not; nothing changes then."""
         async with self.lock:
-            state = plan(self.registry.state())
+            return await to_thread.run_sync(self._change, plan)
+
+    def _change(self, plan: Callable[[State], State]) -> State:
+        with state_lock(self.state_path):
+            try:  # another worker's change this one has not followed yet is the base, not lost
+                base = read_state(self.state_path) or self.registry.state()
+            except StateError:
+                base = self.registry.state()
+            state = plan(base)
             try:
-                deployments = await to_thread.run_sync(lambda: self.registry.build(state, strict=True))
+                deployments = self.registry.build(state, strict=True)
             except LoadRefused as exc:
                 raise LifecycleError(409, f"not loaded: {exc}; the served versions are unchanged") from None
             try:

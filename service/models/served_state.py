@@ -15,9 +15,12 @@ content or the new, never half of it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +109,23 @@ def render_state(state: State) -> str:
         models[name] = entry
     return json.dumps({"models": models, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")},
                       indent=2) + "\n"
+
+
+@contextlib.contextmanager
+def state_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the record while reading and rewriting it: workers starting or
+    taking calls at the same moment must not each write over the other's change. Where no lock
+    file can be made (a read-only folder), nothing can be recorded either: no lock is needed."""
+    try:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_state(path: Path, state: State) -> None:

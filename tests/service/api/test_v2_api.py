@@ -79,7 +79,7 @@ def test_health_and_server_metadata(client: TestClient) -> None:
         response = client.get(path)
         assert (response.status_code, response.content) == (200, b""), path
     assert client.get("/v2").json() == {"name": "mnist-serve", "version": "0.1.0",
-                                        "extensions": ["binary_tensor_data"]}
+                                        "extensions": ["binary_tensor_data", "model_repository"]}
 
 
 @pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/1"])
