@@ -33,7 +33,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
-from soak_load import REQUEST_TIMEOUT, Totals, classify, run_client  # noqa: E402
+from soak_load import REQUEST_TIMEOUT, LoadSpec, Totals, classify, run_client  # noqa: E402
 from soak_mix import build_mix  # noqa: E402
 from soak_monitor import ReadinessPoller, cpu_seconds, descendants, rss_mib, workers  # noqa: E402
 
@@ -65,10 +65,9 @@ def run_phase(args: argparse.Namespace, base_url: str, rate: float | None, secon
     windows = context.Queue()
     start_at = time.monotonic() + CLIENT_START
     share = rate / args.clients if rate is not None else None
-    processes = [context.Process(target=run_client, daemon=True,
-                                 args=(base_url, args.model, share, start_at, seconds, args.connections,
-                                       args.seed + i, windows, start_at + measure_from))
-                 for i in range(args.clients)]
+    processes = [context.Process(target=run_client, daemon=True, args=(LoadSpec(
+        base_url, args.model, share, start_at, seconds, args.connections, args.seed + i, args.client,
+        start_at + measure_from), windows)) for i in range(args.clients)]
     for process in processes:
         process.start()
     done = 0
@@ -169,6 +168,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=1, help="load generator processes")
     p.add_argument("--connections", type=int, default=16, help="keep-alive connections per client; keep "
                    "clients x connections <= 32 per worker (MNIST_MAX_IN_FLIGHT) or expect 503s")
+    p.add_argument("--client", choices=["raw", "httpx"], default="raw", help="HTTP client of the load "
+                   "(soak_raw.py: far less CPU per request than httpx, which shares the cores)")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between progress lines")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-out", type=Path, help="write the summary here")

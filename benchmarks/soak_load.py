@@ -15,11 +15,14 @@ import contextlib
 import itertools
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from multiprocessing.queues import Queue
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from soak_mix import Kind, build_mix, schedule
+from soak_raw import Connection, ProtocolError
 
 REQUEST_TIMEOUT = 30.0  # a request still unanswered after this long is a failure (httpx.ReadTimeout)
 REPORT_EVERY = 1.0  # seconds between the windows sent to soak.py
@@ -95,7 +98,36 @@ def classify(totals: Totals, expect: dict[str, int],
     return {k: dict(v) for k, v in unexpected.items()}, lost
 
 
-def outcome(kind: Kind, response: httpx.Response) -> tuple[str, str | None]:
+class Answer(Protocol):  # an httpx.Response or a soak_raw.Response
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What one load process does (pickled to it)."""
+    base_url: str
+    model: str
+    rate: float | None  # requests/s of this process; None: as fast as the connections go
+    start_at: float  # monotonic
+    seconds: float
+    connections: int
+    seed: int
+    client: str  # "raw" (soak_raw.py) or "httpx"
+    measure_from: float = 0.0  # monotonic; `measured` counts the requests completed after it
+
+
+# What a failed exchange raises, besides an answer: connection refused or reset, timeout, unreadable
+RAW_ERRORS = (OSError, EOFError, asyncio.LimitOverrunError, ProtocolError)  # EOFError: IncompleteReadError
+
+
+def outcome(kind: Kind, response: Answer) -> tuple[str, str | None]:
     """(the outcome counted: the status, or WRONG_ANSWER; a description if it is unexpected)."""
     status = str(response.status_code)
     if response.status_code != kind.expect:
@@ -109,12 +141,10 @@ def outcome(kind: Kind, response: httpx.Response) -> tuple[str, str | None]:
     return WRONG_ANSWER, f"{kind.name}: {problem}"
 
 
-async def _run(base_url: str, model: str, rate: float | None, start_at: float, seconds: float,
-               connections: int, seed: int, queue: Queue[Any], measure_from: float) -> None:
-    cycle = schedule(build_mix(model), seed)
-    stop_at = start_at + seconds  # set again once the client is up
-    slots = itertools.count()
-    window = Window()
+async def _run(spec: LoadSpec, queue: Queue[Any]) -> None:
+    cycle = schedule(build_mix(spec.model), spec.seed)
+    rate, slots, window = spec.rate, itertools.count(), Window()
+    start_at = stop_at = 0.0  # set once the client is up
 
     async def report() -> None:
         nonlocal window
@@ -124,6 +154,8 @@ async def _run(base_url: str, model: str, rate: float | None, start_at: float, s
             queue.put(("window", done.message()))
 
     async def connection(client: httpx.AsyncClient) -> None:
+        url = urlsplit(spec.base_url)
+        raw = Connection(url.hostname or "127.0.0.1", url.port or 80, REQUEST_TIMEOUT)
         while True:
             slot = next(slots)
             kind = cycle[slot % len(cycle)]
@@ -131,17 +163,21 @@ async def _run(base_url: str, model: str, rate: float | None, start_at: float, s
             if rate is not None:  # open loop: slot i is due at start + i / rate, whatever came back
                 due = start_at + slot / rate
                 if due >= stop_at:
-                    return
+                    break
                 if due > now:
                     await asyncio.sleep(due - now)
                 else:
                     window.lag_s = max(window.lag_s, now - due)
             elif now >= stop_at:
-                return
+                break
             sent = time.monotonic()
             try:
-                response = await client.post(kind.path, content=kind.body, headers=kind.headers)
-            except httpx.TransportError as exc:  # connection refused or reset, timeout, protocol error
+                response: Answer
+                if spec.client == "raw":
+                    response = await raw.post(kind.path, kind.body, kind.headers)
+                else:
+                    response = await client.post(kind.path, content=kind.body, headers=kind.headers)
+            except (httpx.TransportError, *RAW_ERRORS) as exc:
                 window.counts[kind.name][type(exc).__name__] += 1
                 window.transport.append((kind.name, f"{type(exc).__name__}: {exc}", sent, time.monotonic()))
                 continue
@@ -149,19 +185,20 @@ async def _run(base_url: str, model: str, rate: float | None, start_at: float, s
             key, problem = outcome(kind, response)
             window.counts[kind.name][key] += 1
             window.latencies_ms[kind.name].append((ended - sent) * 1000)
-            window.measured += ended >= measure_from
+            window.measured += ended >= spec.measure_from
             if problem is not None and len(window.samples) < SAMPLES_PER_WINDOW:
                 window.samples.append(problem)
+        raw.close()
 
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT,
+    limits = httpx.Limits(max_connections=spec.connections, max_keepalive_connections=spec.connections)
+    async with httpx.AsyncClient(base_url=spec.base_url, limits=limits, timeout=REQUEST_TIMEOUT,
                                  trust_env=False) as client:
         # A process that came up late starts now rather than bursting through the slots it missed.
-        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-        start_at = max(start_at, time.monotonic())
-        stop_at = start_at + seconds
+        await asyncio.sleep(max(0.0, spec.start_at - time.monotonic()))
+        start_at = max(spec.start_at, time.monotonic())
+        stop_at = start_at + spec.seconds
         reporter = asyncio.create_task(report())
-        await asyncio.gather(*(connection(client) for _ in range(connections)))
+        await asyncio.gather(*(connection(client) for _ in range(spec.connections)))
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
@@ -169,14 +206,12 @@ async def _run(base_url: str, model: str, rate: float | None, start_at: float, s
     queue.put(("done", None))
 
 
-def run_client(base_url: str, model: str, rate: float | None, start_at: float, seconds: float,
-               connections: int, seed: int, queue: Queue[Any], measure_from: float = 0.0) -> None:
-    """Send the mix from `start_at` (monotonic) for `seconds`: `rate` requests/s, or as fast as
-    `connections` go when it is None; then wait for the answers still in flight and report "done"."""
-    main = _run(base_url, model, rate, start_at, seconds, connections, seed, queue, measure_from)
+def run_client(spec: LoadSpec, queue: Queue[Any]) -> None:
+    """Send the mix from `spec.start_at` for `spec.seconds`, paced or not; then wait for the answers
+    still in flight and report "done"."""
     try:
         import uvloop  # the service's own dependency: less client CPU per request than asyncio's loop
     except ImportError:
-        asyncio.run(main)
+        asyncio.run(_run(spec, queue))
     else:
-        uvloop.run(main)
+        uvloop.run(_run(spec, queue))
