@@ -46,7 +46,7 @@ WARM_FRACTION = 0.2  # RSS growth is measured from this fraction of the duration
 RSS_GROWTH_LIMIT = 5.0  # percent
 REPLACE_TIMEOUT = 10.0  # seconds for uvicorn to start a new worker after the kill
 STARTED = "Application startup complete."  # uvicorn's line once a worker serves
-LOG_PROBLEM = re.compile(r"traceback|exception|error|critical", re.IGNORECASE)
+LOG_PROBLEM = re.compile(r"traceback|exception|error|critical|warn", re.IGNORECASE)  # uvicorn: WARNING:
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
