@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export MNIST_DATA_DIR ?= ../shared/data/mnist
 
 .PHONY: serve test lint lock install-dev train-mlp train-cnn clean notebook notebook-outputs bench-peers \
-	bench-cnn-torch
+	bench-cnn-torch soak
 
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,12 @@ bench-peers: $(BIN)/.installed-dev
 
 bench-cnn-torch: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/peers/cnn_vs_torch.py
+
+# A mixed load at 80 % of the measured maximum against the real server, with PASS/FAIL targets
+# (benchmarks/README.md, "Soak"). SOAK_ARGS="--workers 2 --kill-worker-at 30" etc.
+SOAK_ARGS ?= --duration 180 --requests-min 100000
+soak: $(BIN)/.installed-dev
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

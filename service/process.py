@@ -2,13 +2,17 @@
 
 Both are per process, so every uvicorn worker applies them (the app's lifespan calls `prepare`).
 
-The allocator: a request allocates and frees NumPy buffers of 0.1-30 MB (a parsed batch, an im2col
+The allocator: a request allocates and frees NumPy buffers of 0.1-15 MB (a parsed batch, an im2col
 patch matrix). glibc's malloc hands buffers above its mmap threshold (128 KB at first, raised as it
 sees large frees) straight to the kernel and gives free heap memory back above its trim threshold,
 so the same request faults its buffers in again every time: measured here, parsing 256 images
-took 3.8 ms with ~1,800 page faults, 1.5 ms with the thresholds fixed at 32 MB / 64 MB. Buffers of
-32 MB and more still go back to the kernel at once, at most 64 MB of free heap is kept per arena,
-and the arenas are capped, so what is kept stays bounded. Elsewhere than glibc nothing is changed.
+took 3.8 ms with ~1,800 page faults, 1.5 ms with the thresholds fixed. The values are a measured
+compromise (in-process CNN forward of 256 images, and benchmarks/bench_worst_case.py's peak with
+16 of the largest requests at once): default glibc 4,477 img/s; 4 MB / 16 MB 3,150-3,961 img/s,
+387 MiB; 8 MB / 16 MB 4,863 img/s, 452 MiB; 16 MB / 32 MB 4,691-4,986 img/s, 505 MiB; a trim
+threshold of 4-8 MB halves the CNN's speed. Larger buffers go back to the kernel at once, at most
+16 MB of free heap is kept per arena, and the arenas are capped. Elsewhere than glibc nothing is
+changed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ log = logging.getLogger("service")
 
 # mallopt parameters (glibc malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+MMAP_THRESHOLD_BYTES = 8 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 16 * 1024 * 1024
 ARENA_MAX = 4
 
