@@ -38,7 +38,8 @@ RUN --mount=type=bind,source=requirements/runtime.txt,target=/tmp/requirements.t
     && pip install --no-cache-dir --no-deps --no-index /wheels/mnist_serve-*.whl \
     && pip check \
     && groupadd --system --gid 10001 mnist \
-    && useradd --system --uid 10001 --gid mnist --no-create-home --shell /usr/sbin/nologin mnist
+    && useradd --system --uid 10001 --gid mnist --no-create-home --shell /usr/sbin/nologin mnist \
+    && install -d -o 10001 -g 10001 /app/state
 WORKDIR /app
 COPY weights/ weights/
 # Settings are MNIST_* variables (service/config.py); MNIST_MODEL unset serves the best model.

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -66,6 +66,13 @@ class Settings(BaseSettings):
                               "thread, and extra BLAS threads only spin and compete for the cores.")
     benchmark_routes: bool = Field(False, description="Serve the /bench no-op endpoints "
                                    "used by benchmarks/bench_service.py.")
+
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # compose passes `${MNIST_ADMIN_TOKEN:-}`: an empty token must mean "off", never "anyone"
+        return None if value == "" else value
 
 
 @lru_cache

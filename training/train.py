@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 import time
@@ -212,7 +213,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="MNIST folder (default $MNIST_DATA_DIR or data/mnist)")
     p.add_argument("--download", action="store_true", help="download MNIST into --data-dir if missing")
-    p.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    p.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("MNIST_WEIGHTS_DIR", "weights")),
+                   help="where the new version goes (default $MNIST_WEIGHTS_DIR or weights: the "
+                   "folder mnist-serve serves)")
     p.add_argument("--model-name", default=None, help="default mnist-<arch>")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")

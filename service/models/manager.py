@@ -136,15 +136,17 @@ class ModelManager:
                 log.exception("following the served-versions record failed")
 
     async def _sync(self) -> None:
-        try:
-            recorded = read_state(self.state_path)
-        except StateError as exc:
-            log.error("served-versions record unreadable; keeping the served versions",
-                      extra={"reason": str(exc)})
-            return
-        if recorded is None or recorded == self.applied:
-            return
+        # Read under the lock: a record read before waiting for it could be older than what a call
+        # that ran meanwhile recorded and served, and applying it would undo that call.
         async with self.lock:
+            try:
+                recorded = read_state(self.state_path)
+            except StateError as exc:
+                log.error("served-versions record unreadable; keeping the served versions",
+                          extra={"reason": str(exc)})
+                return
+            if recorded is None or recorded == self.applied:
+                return
             deployments = await to_thread.run_sync(lambda: self.registry.build(recorded, strict=False))
             if self.registry.default not in deployments:
                 log.error("recorded state drops the default model; not applied")

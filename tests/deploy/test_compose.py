@@ -41,7 +41,9 @@ def bind_mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{target: volume} for the service's long-syntax bind mounts (sources relative to the file)."""
     mounts = {}
     for volume in service.get("volumes", []):
-        assert isinstance(volume, dict) and volume["type"] == "bind", f"use the long syntax: {volume}"
+        assert isinstance(volume, dict), f"use the long syntax: {volume}"
+        if volume["type"] != "bind":
+            continue
         mounts[volume["target"]] = volume
     return mounts
 
@@ -152,3 +154,14 @@ def test_api_drops_every_capability_and_privilege_gain(services: dict[str, Any])
     assert api["cap_drop"] == ["ALL"]
     assert "no-new-privileges:true" in api["security_opt"]
     assert api["read_only"] is True
+
+
+def test_the_served_versions_are_recorded_on_a_writable_volume(services: dict[str, Any]) -> None:
+    api = services["api"]
+    state = Path(compose_environment(api)["MNIST_STATE_PATH"])
+    volumes = {v["target"]: v for v in api["volumes"]}
+    assert api["read_only"] and volumes[str(state.parent)]["type"] == "volume"
+    assert not volumes[str(state.parent)].get("read_only", False)
+    assert volumes[str(state.parent)]["source"] in compose()["volumes"]
+    # the image makes the folder, owned by its user, so a new named volume starts writable for it
+    assert any(f"install -d -o 10001 -g 10001 {state.parent}" in run for run in final_stage().values("RUN"))
