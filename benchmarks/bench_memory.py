@@ -23,14 +23,8 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from testkit.proc import status_mib  # noqa: E402
 from testkit.server import running_server  # noqa: E402
-
-
-def status_mib(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024  # kB
-    raise KeyError(key)
 
 
 def main() -> None:

@@ -27,20 +27,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from testkit.proc import reset_peak, status_mib  # noqa: E402
 from testkit.server import running_server  # noqa: E402
 from testkit.worst_cases import Case, all_cases  # noqa: E402
-
-
-def status_mib(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024  # kB
-    raise KeyError(key)
-
-
-def reset_peak(pid: int) -> None:
-    """Set VmHWM back to the current VmRSS (Linux >= 4.0), so each case gets its own peak."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def burst(base_url: str, case: Case, count: int) -> tuple[Counter[int], float, float]:

@@ -20,7 +20,7 @@ from soak_mix import WEIGHTS, build_mix  # noqa: E402
 
 RUNS = {  # both run at once (light load: 150 requests/s each), so the module takes ~15 s, not ~30
     "one worker": ["--duration", "6", "--rate", "150"],
-    "kill": ["--workers", "2", "--kill-worker-at", "3", "--duration", "8", "--rate", "150"],
+    "kill": ["--workers", "2", "--kill-worker-at", "3", "--duration", "14", "--rate", "150"],
 }
 CONNECTIONS = 16  # soak.py's default
 

@@ -8,12 +8,12 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.proc import reset_peak, status_mib
 from testkit.server import HOST, ServerProcess, running_server
 from testkit.worst_cases import PEAK_BOUND_MIB, all_cases
 
@@ -168,14 +168,6 @@ def test_headers_that_do_not_arrive_get_408_within_the_header_timeout(sent: byte
         assert "Traceback" not in server.log_text()
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident size (VmHWM) from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc")
-
-
 @pytest.fixture(scope="module")
 def cnn_server() -> Iterator[ServerProcess]:
     with running_server("--model", "mnist-cnn", "--log-level", "warning",
@@ -194,7 +186,7 @@ def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: 
                                                                      name: str) -> None:
     """Issue 14's bound, with the CNN and default settings; benchmarks/bench_worst_case.py has every case."""
     case, pid = WORST[name], cnn_server.process.pid
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current size: this case's peak
+    reset_peak(pid)  # VmHWM back to the current size: this case's peak
 
     def send(_: int) -> int:
         answer = httpx.post(cnn_server.base_url + case.path, content=case.body, headers=case.headers,
@@ -204,4 +196,4 @@ def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: 
     with ThreadPoolExecutor(16) as pool:
         statuses = set(pool.map(send, range(16)))
     assert statuses <= set(case.statuses), statuses
-    assert peak_rss_mib(pid) < PEAK_BOUND_MIB
+    assert status_mib(pid, "VmHWM") < PEAK_BOUND_MIB
