@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from testkit.shipped import shipped_weights
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -116,11 +118,16 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
     defaults to the repository root. The log file is kept when `log_dir` is given (e.g. pytest's
     tmp_path), otherwise it is a temporary file removed afterwards. Unless `env` names one, the
     server records its served versions (MNIST_STATE_PATH) in a fresh temporary file: a test
-    server never writes next to the shipped weights, nor follows another server's record.
+    server never writes next to the shipped weights, nor follows another server's record. Unless
+    `--weights-dir` or MNIST_WEIGHTS_DIR says otherwise, it serves the shipped versions only
+    (testkit/shipped.py), whatever local training runs added to weights/.
     """
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="mnist-serve-state-") as state_dir:
-        env = {"MNIST_STATE_PATH": str(Path(state_dir) / "serving.json"), **(env or {})}
+        defaults = {"MNIST_STATE_PATH": str(Path(state_dir) / "serving.json")}
+        if "MNIST_WEIGHTS_DIR" not in os.environ:  # --weights-dir, or env, still choose another
+            defaults["MNIST_WEIGHTS_DIR"] = str(shipped_weights())
+        env = {**defaults, **(env or {})}
         with running_command(serve_command(*args, port=port), port=port, env=_environment(env),
                              cwd=cwd if cwd is not None else REPO_ROOT, timeout=timeout,
                              log_dir=log_dir) as server:

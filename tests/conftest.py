@@ -1,6 +1,9 @@
-"""Shared fixtures: the shipped weights, the example digit, MNIST. MNIST comes from
-$MNIST_DATA_DIR: when it is set the data must load (tests fail, never skip); when it is unset and
-./data/mnist is absent, MNIST tests skip."""
+"""Shared fixtures: the shipped weights, the example digit, MNIST.
+
+MNIST comes from $MNIST_DATA_DIR, else ./data/mnist (where `make data` downloads it, and where
+`mnist-train` looks). The tests that need it skip, with one reason, when that folder is absent;
+they fail instead when MNIST_DATA_DIR names a folder explicitly, or when MNIST_DATA_REQUIRED=1 (CI
+sets it: there, the data is there); a folder that exists but does not load always fails them."""
 
 from __future__ import annotations
 
@@ -12,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from testkit.shipped import shipped_weights
 from training.data import DATA_DIR_ENV, Mnist, load_mnist
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = REPO_ROOT / "weights"
 EXAMPLE_FILE = REPO_ROOT / "service" / "static" / "example_digit.json"
 
 
@@ -45,8 +48,9 @@ def own_served_versions_record(served_versions_record: Path, tmp_path: Path,
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
-    """The repo's shipped weights (`weights/<model>/<version>.npz`)."""
-    return WEIGHTS_DIR
+    """The shipped weights (`<model>/<version>.npz`): a copy of the versions git tracks, so that a
+    local training run's new version changes no test (testkit/shipped.py)."""
+    return shipped_weights()
 
 
 @pytest.fixture(scope="session")
@@ -56,20 +60,23 @@ def example_digit() -> dict[str, Any]:
     return data
 
 
-def mnist_dir() -> Path | None:
+DATA_REQUIRED_ENV = "MNIST_DATA_REQUIRED"
+
+
+def mnist_dir() -> Path:
     configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured)
-    fallback = REPO_ROOT / "data" / "mnist"
-    return fallback if fallback.exists() else None
+    return Path(configured) if configured else REPO_ROOT / "data" / "mnist"
 
 
 @pytest.fixture(scope="session")
 def mnist_data_dir() -> Path:
-    """The MNIST folder; skips when $MNIST_DATA_DIR is unset and ./data/mnist is absent."""
+    """The MNIST folder; skips when it is absent, unless it was asked for (see the module)."""
     root = mnist_dir()
-    if root is None:
-        pytest.skip(f"MNIST not available: set {DATA_DIR_ENV} to the folder of the IDX files")
+    if not root.exists():
+        why = f"MNIST not found in {root}: run `make data` (downloads it there) or set {DATA_DIR_ENV}"
+        if os.environ.get(DATA_DIR_ENV) or os.environ.get(DATA_REQUIRED_ENV) == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     return root
 
 

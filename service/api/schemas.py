@@ -39,16 +39,16 @@ class ErrorResponse(BaseModel):
 class ModelInfo(BaseModel):
     name: str = Field(description="Model name.")
     version: int = Field(description="Artifact version.")
-    architecture: list[dict[str, Any]] = Field(description="Layer list from the artifact.")
     architecture_summary: str = Field(description="Layer types in order.")
     parameter_count: int = Field(description="Number of weights and biases.")
-    input: dict[str, Any] = Field(description="Input spec: shape, pixel range, normalisation.")
-    labels: list[str] = Field(description="Class label of each output.")
     metrics: dict[str, Any] = Field(description="Training metrics recorded in the artifact.")
     created_at: str | None = Field(description="When the artifact was trained (UTC).")
+    input: dict[str, Any] = Field(description="Input spec: shape, pixel range, normalisation.")
+    labels: list[str] = Field(description="Class label of each output.")
     path: str = Field(description="Artifact file served.")
     sha256: str = Field(description="SHA-256 of the artifact file.")
     loaded_at: str = Field(description="When this process loaded it (UTC).")
+    architecture: list[dict[str, Any]] = Field(description="Layer list from the artifact.")
 
 
 class ModelVersions(BaseModel):

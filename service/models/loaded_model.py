@@ -92,17 +92,18 @@ class LoadedModel:
 
     def describe(self) -> dict[str, Any]:
         meta = self.artifact.metadata
+        # what a person looks for first comes first; the long layer list last
         return {
             "name": self.name,
             "version": self.version,
-            "architecture": meta["architecture"],
             "architecture_summary": " -> ".join(layer["type"] for layer in meta["architecture"]),
             "parameter_count": int(sum(a.size for a in self.artifact.arrays.values())),
-            "input": meta["input"],
-            "labels": meta["labels"],
             "metrics": meta.get("metrics", {}),
             "created_at": meta.get("created_at"),
+            "input": meta["input"],
+            "labels": meta["labels"],
             "path": str(self.artifact.path),
             "sha256": self.sha256,
             "loaded_at": self.loaded_at,
+            "architecture": meta["architecture"],
         }

@@ -1,24 +1,30 @@
-"""The README for operators: its examples run as written against the real server and print what it
-says, and its configuration and metrics tables list what the code has.
+"""The README as a newcomer meets it: on a clone-like copy of the repository (the files git tracks),
+`make serve` as the quick start says, then every example in order, run as written, printing what
+the README shows; and its configuration and metrics tables list what the code has.
 
 An example is a fenced `sh` or `python` block right after a `<!-- readme-test -->` line; the
 fenced `text` block after it is its output, where `...` stands for any text (doctest's ELLIPSIS).
-Examples run from the repository root, with the README's port 8000 replaced by the test server's.
+Examples run in the copy, Python ones with its `.venv/bin/python` (what `make serve` made), with
+the README's port 8000 replaced by the server's (MNIST_PORT: the one thing changed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import os
 import re
+import shutil
+import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from service.api.metrics import Metrics
-from testkit.server import ServerProcess, running_server
+from testkit.server import ServerProcess, free_port, running_command
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names
 
 README = REPO_ROOT / "README.md"
@@ -58,21 +64,40 @@ def test_readme_has_curl_and_python_examples() -> None:
     assert any("httpx" in e.code for e in EXAMPLES if e.language == "python")
 
 
+def clone_like_copy(destination: Path) -> Path:
+    """The files git tracks (a fresh clone's), copied to `destination`; else the whole tree."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True)
+    for name in listed.stdout.decode().split("\0"):
+        if name and (REPO_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, destination / name)
+    return destination
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    """The server as `make serve` runs it: the shipped weights, the default (best) model."""
-    with running_server("--weights-dir", str(REPO_ROOT / "weights"), timeout=60) as process:
-        yield process
+def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
+    """`make serve` in a clone-like copy, until it answers (the first run installs: minutes)."""
+    clone = clone_like_copy(tmp_path_factory.mktemp("clone"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MNIST_", "VIRTUAL_ENV"))}
+    with running_command(["make", "serve"], port=port, env={**env, "MNIST_PORT": str(port)}, cwd=clone,
+                         timeout=600) as server:
+        try:
+            yield server, clone
+        finally:  # make does not pass SIGTERM on to the server: the whole group gets it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGTERM)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"README.md:{e.line}" for e in EXAMPLES])
-def test_readme_example_runs_as_written(example: Example, server: ServerProcess) -> None:
+def test_readme_example_runs_as_written(example: Example, newcomer: tuple[ServerProcess, Path]) -> None:
+    server, clone = newcomer
     code = README_ADDRESS.sub(f"127.0.0.1:{server.port}", example.code)
     assert code != example.code, "the example does not call the server on port 8000"
     command = ["bash", "-e", "-o", "pipefail", "-c", code] if example.language == "sh" else \
-        [sys.executable, "-c", code]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+        [str(clone / ".venv" / "bin" / "python"), "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=clone, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     checker = doctest.OutputChecker()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from testkit.server import running_server
+from testkit.shipped import shipped_weights
 from tests.deploy.deploy_files import REPO_ROOT
 from tests.deploy.test_readme import FENCE, README, README_ADDRESS, Example
 
@@ -48,9 +49,9 @@ def test_the_rollout_walkthrough_runs_as_written(tmp_path: Path, mnist_data_dir:
     env = {k: v for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))}
     command = [w for w in words if "=" not in w or w.startswith("-")]
     assert command[0] == ".venv/bin/mnist-serve", server_line
+    shipped_before = sorted((REPO_ROOT / "weights").rglob("*.npz"))
     weights = tmp_path / "weights"
-    shutil.copytree(REPO_ROOT / "weights", weights,
-                    ignore=shutil.ignore_patterns("*-report", "serving.json*"))
+    shutil.copytree(shipped_weights(), weights)
     env.update({"MNIST_WEIGHTS_DIR": str(weights), "MNIST_STATE_PATH": str(tmp_path / "serving.json"),
                 "MNIST_DATA_DIR": str(mnist_data_dir)})
     bin_dir = Path(sys.executable).parent
@@ -67,4 +68,4 @@ def test_the_rollout_walkthrough_runs_as_written(tmp_path: Path, mnist_data_dir:
             assert doctest.OutputChecker().check_output(example.expected, result.stdout, flags), (
                 f"README.md:{example.line} prints\n{result.stdout}\nnot what the README shows:\n"
                 f"{example.expected}")
-    assert not (REPO_ROOT / "weights" / "mnist-mlp" / "2.npz").exists()  # the shipped folder untouched
+    assert sorted((REPO_ROOT / "weights").rglob("*.npz")) == shipped_before  # the shipped folder untouched

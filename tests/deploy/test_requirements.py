@@ -76,7 +76,8 @@ def test_the_training_image_runs_the_serving_versions() -> None:
 
 def test_the_serving_lock_has_no_training_or_test_packages() -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
-    others = {canonicalize_name(Requirement(r).name) for r in extras["train"] + extras["dev"]}
+    others = {canonicalize_name(Requirement(r).name)
+              for r in extras["train"] + extras["dev"] + extras["client"]}
     assert not set(pins(RUNTIME)) & (others - {"mnist-serve"})
 
 

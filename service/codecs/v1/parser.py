@@ -44,14 +44,16 @@ def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 
 def check_fields(obj: dict[str, Any], required: str, optional: tuple[str, ...] = ()) -> None:
-    if required not in obj:
-        raise APIError(422, f"body.{required}: field required",
-                       [{"loc": ["body", required], "msg": "field required", "type": "missing"}])
+    """422 for a missing required field or an unknown one, naming both when both are wrong (a
+    misspelt key is usually the one unknown field beside the missing one)."""
     extra = sorted(set(obj) - {required, *optional})
+    unknown = [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"} for k in extra]
+    if required not in obj:
+        also = f"; unknown field{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}" if extra else ""
+        raise APIError(422, f"body.{required}: field required{also}",
+                       [{"loc": ["body", required], "msg": "field required", "type": "missing"}, *unknown])
     if extra:
-        raise APIError(422, f"body.{extra[0]}: unknown field",
-                       [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"}
-                        for k in extra])
+        raise APIError(422, f"body.{extra[0]}: unknown field", unknown)
 
 
 def _is_number(v: Any) -> bool:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.api.routes.docs import ASSET_DIR
 from testkit.server import REPO_ROOT, ServerProcess, running_server
+from testkit.shipped import shipped_weights
 from tests.service.api.test_api_errors import assert_error
 
 DOC_PAGES = ["/docs", "/redoc"]
@@ -113,7 +114,7 @@ def test_the_readme_names_the_versions_served() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real mnist-serve with the shipped default model."""
-    with running_server("--weights-dir", str(REPO_ROOT / "weights"),
+    with running_server("--weights-dir", str(shipped_weights()),
                         log_dir=tmp_path_factory.mktemp("server")) as process:
         yield process
 

@@ -55,6 +55,9 @@ def test_model_description(client: TestClient, weights_dir: Path) -> None:
     loaded_at = datetime.fromisoformat(info["loaded_at"])
     assert loaded_at.tzinfo is not None
     assert loaded_at <= before
+    # read top down, the summary a person looks for comes before the long layer list
+    assert list(info)[:5] == ["name", "version", "architecture_summary", "parameter_count", "metrics"]
+    assert list(info)[-1] == "architecture"
 
 
 def test_models_lists_the_shipped_models(client: TestClient) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from testkit.server import REPO_ROOT, ServerProcess, running_server
+from testkit.server import ServerProcess, running_server
+from testkit.shipped import shipped_weights
 from training.data import Mnist
 
 INK = 128  # MNIST pixels at or above this are traced
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.mnist, pytest.mark.slow]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real mnist-serve with the shipped default model."""
     log_dir = tmp_path_factory.mktemp("server")
-    with running_server("--weights-dir", str(REPO_ROOT / "weights"), log_dir=log_dir) as process:
+    with running_server("--weights-dir", str(shipped_weights()), log_dir=log_dir) as process:
         yield process
 
 

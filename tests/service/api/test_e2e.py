@@ -15,9 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.server import REPO_ROOT, free_port, running_server, serve_command
+from testkit.shipped import shipped_weights
 from training.data import Mnist
 
-WEIGHTS = REPO_ROOT / "weights"
+WEIGHTS = shipped_weights()
 N_IMAGES = 100
 REQUEST_ID = "e2e-request-1"
 

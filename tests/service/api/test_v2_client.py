@@ -3,8 +3,6 @@ MNIST test digits: every /v2 endpoint, JSON and binary tensors both ways, checke
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +11,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from testkit.server import REPO_ROOT, ServerProcess, running_server
+from testkit.server import ServerProcess, running_server
+from testkit.shipped import shipped_weights
 from training.data import Mnist
 
 pytestmark = [pytest.mark.mnist, pytest.mark.slow]
@@ -24,7 +23,7 @@ SHAPES = {"[N,28,28]": (28, 28), "[N,784]": (784,), "[N,1,28,28]": (1, 28, 28)}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server("--weights-dir", str(REPO_ROOT / "weights"), "--model", MODEL,
+    with running_server("--weights-dir", str(shipped_weights()), "--model", MODEL,
                         log_dir=tmp_path_factory.mktemp("v2-client")) as process:
         yield process
 
@@ -155,15 +154,3 @@ def test_bad_requests_are_reported_by_the_client(client: triton.InferenceServerC
     with pytest.raises(InferenceServerException) as output_error:
         client.infer(MODEL, [good], outputs=[triton.InferRequestedOutput("logits")])
     assert output_error.value.status() == "400" and "'logits'" in output_error.value.message()
-
-
-def test_readme_example_runs_as_written(server: ServerProcess) -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("### Open Inference Protocol (v2)"):]
-    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
-    assert "127.0.0.1:8000" in code
-    done = subprocess.run([sys.executable, "-c", code.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
-                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
-    assert done.returncode == 0, done.stderr
-    assert "'name': 'mnist-cnn'" in done.stdout
-    assert done.stdout.splitlines()[-1].startswith("[7] [[0. 0. 0. 0. 0. 0. 0. 1. 0. 0.]]")

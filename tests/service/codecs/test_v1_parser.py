@@ -87,7 +87,8 @@ def test_check_fields() -> None:
     check_fields({"pixels": []}, "pixels")
     with pytest.raises(APIError) as missing:
         check_fields({"images": []}, "pixels")
-    assert missing.value.details == [{"loc": ["body", "pixels"], "msg": "field required", "type": "missing"}]
+    assert missing.value.details == [{"loc": ["body", "pixels"], "msg": "field required", "type": "missing"},
+                                     {"loc": ["body", "images"], "msg": "unknown field", "type": "extra_forbidden"}]
     with pytest.raises(APIError) as extra:
         check_fields({"pixels": [], "b": 1, "a": 2}, "pixels")
     assert [d["loc"] for d in extra.value.details] == [["body", "a"], ["body", "b"]]
@@ -282,3 +283,11 @@ def test_an_image_a_row_too_long_still_gets_the_error_that_locates_it() -> None:
     with pytest.raises(APIError) as excinfo:
         parser.parse_single(orjson.dumps({"pixels": image}), "application/json")
     assert "has 29 entries" in excinfo.value.message
+
+
+def test_a_misspelt_field_is_named_beside_the_missing_one() -> None:
+    with pytest.raises(APIError) as excinfo:
+        parser.parse_single(b'{"image": []}', "application/json")
+    error = excinfo.value
+    assert error.message == "body.pixels: field required; unknown field 'image'"
+    assert [d["loc"] for d in error.details] == [["body", "pixels"], ["body", "image"]]
