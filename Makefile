@@ -62,14 +62,20 @@ lock: $(BIN)/.installed-dev
 data: $(BIN)/.installed
 	$(BIN)/python -m training.download data/mnist
 
+$(BIN)/.installed-train: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[client,train]'
+	touch $@
+
 # A first training run, ~10 s on 2 cores: the MLP, 3 epochs (~98 % test accuracy), no report.
-train-quick: $(BIN)/.installed-dev
+train-quick: $(BIN)/.installed-train
 	$(BIN)/mnist-train --arch mlp --epochs 3 --no-report
 
-train-mlp: $(BIN)/.installed-dev
+train-mlp: $(BIN)/.installed-train
 	$(BIN)/mnist-train --arch mlp --epochs 25
 
-train-cnn: $(BIN)/.installed-dev
+train-cnn: $(BIN)/.installed-train
 	$(BIN)/mnist-train --arch cnn --epochs 11
 
 # The walkthrough notebook: open it in JupyterLab, or re-run it and save its outputs in place.

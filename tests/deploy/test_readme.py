@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.api.metrics import Metrics
@@ -103,6 +104,26 @@ def test_readme_example_runs_as_written(example: Example, newcomer: tuple[Server
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     assert checker.check_output(example.expected, result.stdout, flags), (
         f"README.md:{example.line} prints\n{result.stdout}\nnot what the README shows:\n{example.expected}")
+
+
+@pytest.mark.slow
+def test_a_first_training_run_is_neither_served_nor_offered_to_git(newcomer: tuple[ServerProcess, Path],
+                                                                    mnist_data_dir: Path) -> None:
+    """`make train-quick` in the copy (made a git repository first): the new version lands in
+    weights/, git does not offer it, and the running server still answers with the shipped one."""
+    server, clone = newcomer
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=clone, check=True, capture_output=True)
+    trained = subprocess.run(["make", "train-quick"], cwd=clone, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "MNIST_DATA_DIR": str(mnist_data_dir.resolve())})
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "artifact: weights/mnist-mlp/2.npz" in trained.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True)
+    assert status.stdout == ""
+    answer = httpx.post(f"{server.base_url}/v1/predict?model=mnist-mlp",
+                        json={"pixels": [[0] * 28] * 28}).json()
+    assert answer["model"] == {"name": "mnist-mlp", "version": 1}
 
 
 def readme_table_names(heading: str, prefix: str) -> set[str]:

@@ -87,8 +87,9 @@ def test_check_fields() -> None:
     check_fields({"pixels": []}, "pixels")
     with pytest.raises(APIError) as missing:
         check_fields({"images": []}, "pixels")
-    assert missing.value.details == [{"loc": ["body", "pixels"], "msg": "field required", "type": "missing"},
-                                     {"loc": ["body", "images"], "msg": "unknown field", "type": "extra_forbidden"}]
+    assert missing.value.details == [
+        {"loc": ["body", "pixels"], "msg": "field required", "type": "missing"},
+        {"loc": ["body", "images"], "msg": "unknown field", "type": "extra_forbidden"}]
     with pytest.raises(APIError) as extra:
         check_fields({"pixels": [], "b": 1, "a": 2}, "pixels")
     assert [d["loc"] for d in extra.value.details] == [["body", "a"], ["body", "b"]]
