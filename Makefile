@@ -6,22 +6,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# A venv with the project installed (editable) with the given extras, then the target's marker file
+# ($(comma) in the extras: call splits its arguments at commas).
+comma := ,
+define venv_with
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.$(1)'
+	touch $@
+endef
+
 .PHONY: serve test data lint lock install-dev train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
 	bench-cnn-torch soak
 
 $(BIN)/.installed-dev: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	$(call venv_with,[dev])
 
 install-dev: $(BIN)/.installed-dev
 
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[client]'
-	touch $@
+	$(call venv_with,[client])
 
 serve: $(BIN)/.installed
 	$(BIN)/mnist-serve
@@ -63,10 +67,7 @@ data: $(BIN)/.installed
 	$(BIN)/python -m training.download data/mnist
 
 $(BIN)/.installed-train: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[client,train]'
-	touch $@
+	$(call venv_with,[client$(comma)train])
 
 # A first training run, ~10 s on 2 cores: the MLP, 3 epochs (~98 % test accuracy), no report.
 train-quick: $(BIN)/.installed-train
@@ -80,10 +81,7 @@ train-cnn: $(BIN)/.installed-train
 
 # The walkthrough notebook: open it in JupyterLab, or re-run it and save its outputs in place.
 $(BIN)/.installed-notebook: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[notebook]'
-	touch $@
+	$(call venv_with,[notebook])
 
 notebook: $(BIN)/.installed-notebook
 	$(BIN)/jupyter lab notebooks/walkthrough.ipynb
