@@ -81,14 +81,16 @@ def evaluate_model(path: Path, data: Mnist, sets: dict[str, np.ndarray], fit_siz
         s, _ = method_scores(*hidden_and_logits(model, images), maha, stats)
         rows[name] = {m: (auroc(test[m], s[m]), false_positive_rate(s[m], thresholds[m])) for m in METHODS}
         rows[name]["confident"] = float((s["softmax"] > CONFIDENT).mean())
-    return {"name": path.parent.name, "version": path.stem, "accuracy": accuracy, "rows": rows,
+    return {"name": path.parent.name, "version": path.stem, "path": str(path), "accuracy": accuracy,
+            "rows": rows,
             "test_rejected": {m: 1 - false_positive_rate(test[m], thresholds[m]) for m in METHODS},
             "seconds": time.perf_counter() - start}
 
 
 def markdown(result: dict[str, Any]) -> str:
     head = "| set | >0.95 | " + " | ".join(f"{m} AUROC / FPR" for m in METHODS) + " |"
-    lines = [f"**{result['name']} v{result['version']}**: test accuracy {100 * result['accuracy']:.2f} %; "
+    title = f"**{result['name']} v{result['version']}** (`{result['path']}`)"
+    lines = [f"{title}: test accuracy {100 * result['accuracy']:.2f} %; "
              "test digits rejected at the threshold: " + ", ".join(
                  f"{m} {100 * r:.2f} %" for m, r in result["test_rejected"].items()),
              "", head, "|" + " --- |" * (2 + len(METHODS))]
