@@ -31,6 +31,8 @@ from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
 from training.optimizers import make_optimizer, make_schedule
+from training.outlier_exposure import exposure_loss, outlier_pool
+from training.outliers import SETS
 
 LABELS = [str(d) for d in range(10)]
 
@@ -55,6 +57,10 @@ class TrainConfig:
     limit_train: int | None = None  # use only the first N training examples (quick runs)
     dropout: float | None = None
     model_name: str | None = None
+    outlier_weight: float = 0.0  # lambda of outlier exposure (training/outlier_exposure.py); 0: none
+    outlier_kinds: tuple[str, ...] = ()  # generated sets it draws from (default: all of them)
+    outlier_batch: int = 64  # outliers added to each batch
+    outlier_pool: int = 2000  # pool images per kind
 
     @property
     def name(self) -> str:
@@ -101,6 +107,11 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 
+    pool = None
+    if config.outlier_weight > 0:
+        kinds = config.outlier_kinds or tuple(SETS)
+        pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
+        log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
     model = build(config, rng)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
@@ -124,9 +135,12 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             px = train_px[idx]
             if config.augment:
                 px = random_affine(px, rng, affine)
-            x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(idx), *INPUT_SHAPE)
+            if pool is not None:
+                px = np.concatenate([px, pool[rng.integers(len(pool), size=config.outlier_batch)]])
+            x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(px), *INPUT_SHAPE)
             logits = model.forward(x, training=True)
-            loss, grad = softmax_cross_entropy(logits, one_hot(train_y[idx]))
+            loss, grad = exposure_loss(logits, train_y[idx], config.outlier_weight)
+            logits = logits[: len(idx)]
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss is {loss} at epoch {epoch}, step {step}: training diverged "
@@ -219,6 +233,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where the new version goes (default $MNIST_WEIGHTS_DIR or weights: the "
                    "folder mnist-serve serves)")
     p.add_argument("--model-name", default=None, help="default mnist-<arch>")
+    p.add_argument("--outlier-weight", type=float, default=d.outlier_weight,
+                   help="outlier exposure: weight of the generated non-digits' loss (0: off)")
+    p.add_argument("--outlier-kinds", nargs="+", default=[], help="generated sets to use (default all)")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -232,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr or (2e-3 if args.optimizer == "adam" else 0.05), schedule=args.schedule,
         weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_size=args.val_size,
         limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
+        outlier_weight=args.outlier_weight, outlier_kinds=tuple(args.outlier_kinds),
     )
     data_dir = args.data_dir or default_data_dir()
     if args.download:

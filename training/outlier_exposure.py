@@ -1,0 +1,42 @@
+"""Outlier exposure: training also on generated non-digits (training/outliers), pushing the
+network's answer on them towards the uniform distribution, so that a confidence score (max softmax,
+max logit, energy) is low on non-digits.
+
+    L = (1/B) sum_digits CE(onehot(y), softmax(z))  +  lambda (1/M) sum_outliers CE(u, softmax(z))
+    CE(u, softmax(z)) = logsumexp(z) - mean_k z_k            u = (1/K, ..., 1/K)
+    dL/dz = (softmax(z) - onehot(y)) / B   on digits,   lambda (softmax(z) - u) / M   on outliers
+
+The outliers of a batch run through the network together with its digits (one forward pass, so
+BatchNorm sees both). They come from a pool drawn once from seed POOL_SEED_BASE + the training
+seed: never the evaluation sets' seed (training/outliers DEFAULT_SEED).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralnet.losses import one_hot, softmax_cross_entropy
+from training.outliers import DEFAULT_SEED, SETS, make_sets
+
+POOL_SEED_BASE = 1_000_000
+assert POOL_SEED_BASE != DEFAULT_SEED
+
+
+def outlier_pool(kinds: tuple[str, ...], per_kind: int, seed: int) -> np.ndarray:
+    """(len(kinds) * per_kind, 28, 28) uint8 non-digits, from a seed no evaluation set uses."""
+    unknown = set(kinds) - set(SETS)
+    if unknown:
+        raise ValueError(f"unknown outlier kinds {sorted(unknown)} (from {', '.join(SETS)})")
+    return np.concatenate(list(make_sets(per_kind, POOL_SEED_BASE + seed, kinds).values()))
+
+
+def exposure_loss(logits: np.ndarray, labels: np.ndarray, weight: float,
+                  classes: int = 10) -> tuple[float, np.ndarray]:
+    """Loss and dL/dlogits for a batch whose first len(labels) rows are digits, the rest outliers."""
+    n = len(labels)
+    loss, grad_digits = softmax_cross_entropy(logits[:n], one_hot(labels, classes, logits.dtype))
+    if n == len(logits):
+        return loss, grad_digits
+    uniform = np.full((len(logits) - n, classes), 1 / classes, logits.dtype)
+    loss_out, grad_out = softmax_cross_entropy(logits[n:], uniform)
+    return loss + weight * loss_out, np.concatenate([grad_digits, weight * grad_out])
