@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image
 
+from neuralnet.preprocess import centred_by_mass, ink_box
 from service.api.errors import APIError
-from service.codecs.pixels import SIDE
 
 FORMATS = ("PNG", "JPEG")
-DIGIT_BOX = 20  # MNIST: the digit's longer side is 20 px, in a 28x28 frame
-CENTRE = 14.0  # where MNIST digits have their centre of mass (row and column; measured: 14.0 +- 0.3)
 WORKING_SIDE = 1024  # larger images are reduced to this first: plenty for a 20 px digit, bounded work
 MIN_CONTRAST = 32.0  # ink must differ from the background by this much (of 255), else the canvas is empty
 AMBIGUOUS_INK = 32.0  # visible pixels averaging within this of mid-grey are neither dark nor light ink
@@ -142,27 +140,9 @@ def ink(gray: np.ndarray, loc: list[Any]) -> np.ndarray:
 
 def mnist_frame(digit: np.ndarray) -> np.ndarray:
     """(28, 28) uint8: the ink's bounding box scaled to 20 px on its longer side, centred by mass."""
-    inked = digit > INK_FLOOR * 255
-    rows = np.flatnonzero(inked.any(axis=1))
-    cols = np.flatnonzero(inked.any(axis=0))
-    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = crop.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    crop, size = ink_box(digit, INK_FLOOR * 255)
     small = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32)).resize(size, FILTER))
-    small = np.clip(small, 0.0, 255.0)  # Lanczos overshoots a little at edges
-    total = float(small.sum())
-    ys, xs = np.indices(small.shape)
-    if total > 0:
-        cy, cx = float((ys * small).sum()) / total, float((xs * small).sum()) / total
-    else:
-        cy, cx = (small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2
-    # integer shift, as MNIST; clamped so the whole digit stays inside the frame
-    top = min(max(round(CENTRE - cy), 0), SIDE - small.shape[0])
-    left = min(max(round(CENTRE - cx), 0), SIDE - small.shape[1])
-    frame = np.zeros((SIDE, SIDE), np.float32)
-    frame[top : top + small.shape[0], left : left + small.shape[1]] = small
-    return np.rint(frame).astype(np.uint8)
+    return centred_by_mass(np.clip(small, 0.0, 255.0))  # Lanczos overshoots a little at edges
 
 
 def mnist_input(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> np.ndarray:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from neuralnet.preprocess import centred_by_mass, ink_box
+
 SIDE = 28
-DIGIT_BOX = 20
-CENTRE = 14.0
 INK_FLOOR = 0.1
 FILTER = Image.Resampling.LANCZOS
 
@@ -38,17 +38,7 @@ def mnist_frame(drawing: np.ndarray) -> np.ndarray:
     peak = float(drawing.max(initial=0.0))
     if peak <= 0:
         return np.zeros((SIDE, SIDE), np.uint8)
-    inked = drawing >= INK_FLOOR * peak
-    rows = np.flatnonzero(inked.any(axis=1))
-    cols = np.flatnonzero(inked.any(axis=0))
-    crop = drawing[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = crop.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # (strictly above a floor just under INK_FLOOR: the peak itself always counts as ink)
+    crop, size = ink_box(drawing, np.nextafter(np.float32(INK_FLOOR * peak), np.float32(0)))
     small = np.clip(np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, FILTER)), 0, 255)
-    cy, cx = centre_of_mass(small)
-    top = min(max(round(CENTRE - cy), 0), SIDE - small.shape[0])
-    left = min(max(round(CENTRE - cx), 0), SIDE - small.shape[1])
-    frame = np.zeros((SIDE, SIDE), np.float32)
-    frame[top : top + small.shape[0], left : left + small.shape[1]] = small
-    return np.rint(frame).astype(np.uint8)
+    return centred_by_mass(small)
