@@ -100,8 +100,9 @@ def first_of_each_class(mnist: Mnist) -> list[int]:
 def test_page_draws_predicts_and_shows_the_bars(browser: Any, server: ServerProcess, mnist: Mnist,
                                                 tmp_path: Path) -> None:
     page, problems = open_page(browser, server, 1280, 800)
-    page.wait_for_function("document.querySelector('#model').textContent.includes('mnist-')",
-                           timeout=TIMEOUT_MS)
+    # a locator, not wait_for_function: polling a JavaScript string needs eval, which the page's
+    # Content-Security-Policy forbids (it failed whenever the text was not there at the first look)
+    page.locator("#model", has_text="mnist-").wait_for(timeout=TIMEOUT_MS)
     assert "mnist-cnn v1" in page.inner_text("#model")
     assert page.locator("a[href='/docs']").is_visible()
     assert page.locator("a[href='/v1/model']").is_visible()
