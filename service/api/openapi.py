@@ -3,21 +3,18 @@ a pydantic model (its `$defs` inlined), the binary-string schema and the example
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-EXAMPLE_FILE = Path(__file__).resolve().parent.parent / "static" / "example_digit.json"
+from service.models.checks import example
+
 BINARY = {"type": "string", "format": "binary"}
 
 
-@lru_cache
 def example_digit() -> list[list[int]]:
     """A real MNIST test digit (a 7), 28 rows of 28 raw 0-255 values."""
-    pixels: list[list[int]] = json.loads(EXAMPLE_FILE.read_text())["pixels"]
+    pixels: list[list[int]] = example()["pixels"]
     return pixels
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,16 @@ class LoadRefused(Exception):
 
 
 @lru_cache
+def example() -> dict[str, Any]:
+    """The shipped example digit, `service/static/example_digit.json`: {"label": 7, "pixels": 28
+    rows of 28 raw 0-255 values}, a real MNIST test digit (also the API documentation's example)."""
+    data: dict[str, Any] = json.loads(EXAMPLE_FILE.read_text())
+    return data
+
+
 def example_digit() -> tuple[np.ndarray, int]:
-    """The shipped example (a real MNIST test 7) as (1, 784) float32 pixels, and its label."""
-    data = json.loads(EXAMPLE_FILE.read_text())
+    """The shipped example as (1, 784) float32 pixels, and its label."""
+    data = example()
     return np.asarray(data["pixels"], np.float32).reshape(1, -1), int(data["label"])
 
 

@@ -67,16 +67,17 @@ class ModelManager:
             raise ArtifactError(f"the served-versions record is unreadable ({exc}); fix or delete "
                                 "it") from None
         pinned = (s.model, int(s.version)) if s.model and s.version != "latest" else None
-        versions = available_models(s.weights_dir).get(s.model or "", [])
+        on_disk = available_models(s.weights_dir)
+        versions = on_disk.get(s.model or "", [])
         if pinned is not None and versions and pinned[1] not in versions:
             raise ArtifactError(f"{s.weights_dir / pinned[0] / f'{pinned[1]}.npz'}: no such version "
                                 f"(available: {versions})")
-        state = initial_state(s.weights_dir, recorded, pinned)
+        state = initial_state(on_disk, recorded, pinned)
         if s.model:
             if s.model not in state:
                 raise ArtifactError(f"{s.weights_dir / s.model}: model {s.model!r} has no versions")
             if state[s.model].version is None:  # unloaded earlier, but asked for by name now
-                state[s.model] = Served(available_models(s.weights_dir)[s.model][-1])
+                state[s.model] = Served(on_disk[s.model][-1])
         deployments = self.registry.build(state, strict=False, loader=LoadedModel.load)
         default = s.model or best_served(deployments)
         if default is None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from service.models.checks import LoadRefused, load_checked, recorded_accuracy
 from service.models.loaded_model import LoadedModel
-from service.models.repository import available_models
 from service.models.served_state import Candidate, Rollout, Served, State
 
 log = logging.getLogger("service")
@@ -158,12 +157,13 @@ class Registry:
             self.on_swap(deployments)
 
 
-def initial_state(weights_dir: Path, recorded: State | None, pinned: tuple[str, int] | None) -> State:
+def initial_state(on_disk: dict[str, list[int]], recorded: State | None,
+                  pinned: tuple[str, int] | None) -> State:
     """What to serve at start-up: the recorded state for the models it names, the newest version of
     any model on disk it does not (a new model folder), and a pinned MNIST_MODEL/MNIST_VERSION over
     both. A recorded version no longer on disk falls back to the newest, logged."""
     state: State = {}
-    for name, versions in available_models(weights_dir).items():
+    for name, versions in on_disk.items():
         served = (recorded or {}).get(name, Served(versions[-1]))
         if served.version is not None and served.version not in versions:
             log.warning("recorded version not on disk; serving the newest",

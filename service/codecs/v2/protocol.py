@@ -298,8 +298,9 @@ def parse_infer_request(body: bytes, header_length: str | None, content_encoding
                         max_batch: int, max_bytes: int) -> InferenceRequest:
     """Validate an inference request body; APIError says what is wrong and where."""
     header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
-    if images_worth(header) > max_batch + 1:  # + 1: the header's own fields have a few commas too
-        raise _bad(f"input '{INPUT_NAME}': the request holds {images_worth(header)} images' worth of "
+    worth = images_worth(header)
+    if worth > max_batch + 1:  # + 1: the header's own fields have a few commas too
+        raise _bad(f"input '{INPUT_NAME}': the request holds {worth} images' worth of "
                    f"numbers, more than the batch limit of {max_batch} (MNIST_MAX_BATCH_SIZE)")
     fast = _cut_flat_data(header) if not blob else None
     if fast is not None:  # one flat list of integers: read from the bytes, the rest by orjson
