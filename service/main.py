@@ -20,7 +20,7 @@ from service.api.logs import AccessLog, configure
 from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
-from service.api.routes import bench, docs, health, models, page, predict, repository, v2
+from service.api.routes import bench, docs, explain, health, models, page, predict, repository, v2
 from service.config import Settings, get_settings
 from service.models.manager import ModelManager
 from service.process import prepare
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
     app.state.comparisons = set()  # pending rollout comparisons (service/api/serving.py)
     install_error_handlers(app)
     app.include_router(predict.router)
+    app.include_router(explain.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(v2.router)

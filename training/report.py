@@ -158,6 +158,39 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def calibration_markdown(calibration: dict[str, Any] | None) -> list[str]:
+    if not calibration:
+        return ["", "## Calibration", "", "Not calibrated (no temperature recorded)."]
+    lines = ["", "## Calibration", "",
+             f"`{calibration['method']}` T = **{calibration['temperature']:.4f}** (fitted on the "
+             f"{calibration['fitted_on']} split by minimising NLL; see neuralnet/calibration.py). ECE with "
+             f"{calibration['bins']} equal-width bins.", "",
+             _md_row(["split", "ECE before", "ECE after", "NLL before", "NLL after", "Brier before",
+                      "Brier after"]), _md_row(["---"] + ["---:"] * 6)]
+    for split in ("validation", "test"):
+        before, after = calibration[f"{split}_before"], calibration[f"{split}_after"]
+        lines.append(_md_row([split, *(f"{d[k]:.5f}" for k in ("ece", "nll", "brier")
+                                      for d in (before, after))]))
+    return lines
+
+
+def ood_markdown(ood: dict[str, Any] | None) -> list[str]:
+    if not ood:
+        return ["", "## Not a digit", "", "No decision recorded (answers say `is_digit: null`)."]
+    lines = ["", "## Not a digit", "",
+             f"Method `{ood['method']}` ({ood['score']}), threshold **{ood['threshold']:.4f}**, "
+             f"accepting {ood['validation_accepted']:.2%} of validation and {ood['test_accepted']:.2%} "
+             f"of test digits; trained with {ood['outlier_training']}. Generated sets (seed "
+             f"{ood['evaluation']['seed']}, {ood['evaluation']['size']} images each), against the test "
+             "digits:", "",
+             _md_row(["set", "AUROC %", "answered as a digit %", "confidence > 0.95 %"]),
+             _md_row(["---", "---:", "---:", "---:"])]
+    for name, row in ood["evaluation"]["sets"].items():
+        lines.append(_md_row([name, f"{100 * row['auroc']:.2f}", f"{100 * row['answered_as_digit']:.1f}",
+                              f"{100 * row['confident_without_decision']:.1f}"]))
+    return lines
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     labels = summary["labels"]
     test = summary["test"]
@@ -199,6 +232,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
               _md_row(["true \\ pred", *labels]), _md_row(["---:"] * (len(labels) + 1))]
     for label, counts in zip(labels, summary["confusion_matrix"], strict=True):
         lines.append(_md_row([f"**{label}**", *counts]))
+    lines += calibration_markdown(summary.get("calibration")) + ood_markdown(summary.get("ood"))
     wall = summary["wall_time_seconds"]
     wall_text = "unknown" if wall is None else f"{float(wall):.0f} s ({float(wall) / 60:.1f} min)"
     epochs = len(summary["epochs"])
@@ -275,6 +309,8 @@ def write_report(artifact_path: Path, epochs: list[dict[str, float]], data: Mnis
         "test_samples": [{"index": int(i), "pred": int(pred[i]), "true": int(true[i])} for i in samples],
         "data_sha256": data.sha256,
         "files": list(REPORT_FILES),
+        "calibration": meta.get("calibration"),
+        "ood": meta.get("ood"),
     }
 
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))

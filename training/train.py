@@ -29,7 +29,9 @@ from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE, normalise
 from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
+from training.calibration import calibrate
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
+from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
 from training.outlier_exposure import exposure_loss, outlier_pool
 from training.outliers import SETS
@@ -167,13 +169,23 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     wall = time.perf_counter() - start
     train_loss, train_acc, _ = evaluate(model, normalise(data.train_images[train_idx], mean, std), train_y)
     val_loss, val_acc, _ = evaluate(model, x_val, y_val)
-    test_loss, test_acc, _ = evaluate(model, normalise(data.test_images, mean, std), data.test_labels)
+    x_test = normalise(data.test_images, mean, std)
+    test_loss, test_acc, _ = evaluate(model, x_test, data.test_labels)
+    val_logits, test_logits = model.predict_logits(x_val), model.predict_logits(x_test)
+    calibration = calibrate(val_logits, y_val, test_logits, data.test_labels)
+    ood = decide(val_logits, test_logits, lambda px: model.predict_logits(normalise(px, mean, std)),
+                 (calibration["method"], calibration["temperature"]),  # type: ignore[arg-type]
+                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none")
+    log(f"{calibration['method']} {calibration['temperature']:.3f}: test ECE "
+        f"{calibration['test_before']['ece']:.4f} -> {calibration['test_after']['ece']:.4f}; "  # type: ignore[index]
+        f"not-a-digit threshold {ood['threshold']:.3f} (max logit)")
     metrics = {
         "train_accuracy": train_acc, "train_loss": train_loss,
         "val_accuracy": val_acc, "val_loss": val_loss,
         "test_accuracy": test_acc, "test_loss": test_loss,
         "best_epoch": best[2], "wall_time_seconds": wall,
         "normalisation": {"mean": mean, "std": std},
+        "calibration": calibration, "ood": ood,
     }
     return model, metrics, history
 
@@ -199,7 +211,9 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
             "command": command,
         },
-        "metrics": {k: v for k, v in metrics.items() if k != "normalisation"},
+        "metrics": {k: v for k, v in metrics.items() if k not in ("normalisation", "calibration", "ood")},
+        "calibration": metrics["calibration"],
+        "ood": metrics["ood"],
         "history": history.epochs,
         "data_sha256": data.sha256,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

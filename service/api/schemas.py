@@ -42,6 +42,13 @@ class ModelInfo(BaseModel):
     architecture_summary: str = Field(description="Layer types in order.")
     parameter_count: int = Field(description="Number of weights and biases.")
     metrics: dict[str, Any] = Field(description="Training metrics recorded in the artifact.")
+    ood: dict[str, Any] | None = Field(description="The \"not a digit\" decision: `method`, `threshold` "
+                                       "on `digit_score`, and its figures measured at training time "
+                                       "(`evaluation`: per generated non-digit set, AUROC and the share "
+                                       "answered as a digit). `null`: no decision (an older version).")
+    calibration: dict[str, Any] | None = Field(description="The temperature the probabilities are "
+                                               "divided by, with ECE, NLL and Brier before and after. "
+                                               "`null`: not calibrated.")
     created_at: str | None = Field(description="When the artifact was trained (UTC).")
     input: dict[str, Any] = Field(description="Input spec: shape, pixel range, normalisation.")
     labels: list[str] = Field(description="Class label of each output.")

@@ -16,6 +16,7 @@ from fastapi import Request
 
 from service.api import offload
 from service.api.errors import APIError
+from service.models.loaded_model import Predictions
 from service.models.manager import ModelManager
 from service.models.registry import NotServed, Route
 
@@ -44,18 +45,18 @@ def query_route(request: Request) -> Route:
     return route_of(request, params.get("model"), params.get("version"))
 
 
-def answer(request: Request, route: Route, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(digits, probabilities) from the routed version, counted for it and for the metrics."""
+def answer(request: Request, route: Route, pixels: np.ndarray) -> Predictions:
+    """The routed version's predictions, counted for it and for the metrics."""
     started = time.perf_counter()
-    digits, proba = route.model.predict(pixels)
+    answered = route.model.predict(pixels)
     seconds = time.perf_counter() - started
     stats = route.model.stats
     stats.requests += 1
     stats.seconds += seconds
     metrics = request.app.state.metrics
-    metrics.observe_predictions(digits)
+    metrics.observe_predictions(answered.digits)
     metrics.observe_version(route.model.name, route.model.version, seconds)
-    return digits, proba
+    return answered
 
 
 def compare_later(request: Request, route: Route, pixels: np.ndarray, digits: np.ndarray) -> None:
@@ -71,7 +72,7 @@ def compare_later(request: Request, route: Route, pixels: np.ndarray, digits: np
 
     async def compare() -> None:
         seconds = other.forward_seconds(len(pixels))
-        theirs, _ = await offload.run(limiter, seconds, lambda: other.predict(pixels))
+        theirs = (await offload.run(limiter, seconds, lambda: other.predict(pixels))).digits
         agreed = int(np.count_nonzero(theirs == digits))
         candidate.stats.compared += len(digits)
         candidate.stats.agreed += agreed

@@ -54,7 +54,7 @@ def load_checked(path: Path, min_accuracy: float) -> LoadedModel:
         raise LoadRefused(f"{path}: recorded test accuracy {accuracy:.2%} is below the minimum "
                           f"{min_accuracy:.2%} (MNIST_MIN_ACCURACY)")
     pixels, label = example_digit()
-    digit = int(model.predict(pixels)[0][0])
+    digit = int(model.predict(pixels).digits[0])
     if digit != label:
         raise LoadRefused(f"{path}: answers {digit} for the example digit, a {label} "
                           "(service/static/example_digit.json)")

@@ -1,5 +1,15 @@
 """The loaded model: artifact, the core's inference model and the file's hash; predicts (N, 784)
-pixels and shapes the answers."""
+pixels and shapes the answers.
+
+An artifact may carry a calibration (metadata `calibration`: a temperature, see
+neuralnet/calibration.py) and a "not a digit" decision (metadata `ood`, written by
+training/digit_decision.py):
+
+    probabilities = softmax(calibrated_logits(z))     softmax(z) without calibration
+    digit_score   = max_k z_k                         the raw logits; higher is more like a digit
+    is_digit      = digit_score >= threshold
+Older artifacts have neither: plain softmax, and is_digit and digit_score are None (no decision).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,31 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from neuralnet.artifact import Artifact, load_artifact
+from neuralnet.calibration import calibrated_logits, calibration_of
 from neuralnet.inference import InferenceModel
+from neuralnet.losses import softmax
+
+
+class Predictions(NamedTuple):
+    digits: np.ndarray  # (N,) int
+    proba: np.ndarray  # (N, 10) float32, calibrated
+    scores: np.ndarray | None  # (N,) digit scores; None: the model has no decision
+    is_digit: np.ndarray | None  # (N,) bool
+
+
+def threshold_of(metadata: dict[str, Any]) -> float | None:
+    """The "not a digit" threshold on the max logit, or None (no decision, or one this service
+    does not know)."""
+    ood = metadata.get("ood")
+    if not isinstance(ood, dict) or ood.get("method") != "max_logit":
+        return None
+    value = ood.get("threshold")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass
@@ -44,8 +73,12 @@ class LoadedModel:
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds_per_image: float = field(init=False)
     stats: VersionStats = field(default_factory=VersionStats)
+    calibration: tuple[str, float] | None = field(init=False)  # (method, temperature)
+    threshold: float | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self.calibration = calibration_of(self.artifact.metadata)
+        self.threshold = threshold_of(self.artifact.metadata)
         # measured once, on this machine: routes use it to decide whether a forward pass is short
         # enough to run on the event loop (service/api/offload.py)
         blank = np.zeros((1, 784), np.float32)
@@ -78,17 +111,34 @@ class LoadedModel:
     def ident(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version}
 
-    def predict(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(digits (N,), probabilities (N, 10)) for validated (N, 784) 0-255 pixels."""
-        proba = self.inference.predict_proba(pixels)
-        return proba.argmax(axis=1), proba
+    @property
+    def has_decision(self) -> bool:
+        return self.threshold is not None
 
-    def postprocess(self, digits: np.ndarray, proba: np.ndarray) -> list[dict[str, Any]]:
+    def predict(self, pixels: np.ndarray) -> Predictions:
+        """Digits, calibrated probabilities and the "not a digit" decision for validated (N, 784)
+        0-255 pixels."""
+        logits = self.inference.logits(pixels)
+        digits = logits.argmax(axis=1)
+        scores = logits.max(axis=1) if self.threshold is not None else None
+        if self.calibration is not None:
+            logits = calibrated_logits(logits, *self.calibration)
+        proba = softmax(logits, overwrite=True)
+        is_digit = scores >= self.threshold if scores is not None else None
+        return Predictions(digits, proba, scores, is_digit)
+
+    def postprocess(self, answered: Predictions) -> list[dict[str, Any]]:
+        digits, proba = answered.digits, answered.proba
         ident = self.ident
         best = proba[np.arange(len(digits)), digits]
+        n = len(digits)
         # tolist() turns the whole batch into Python numbers in C, not per value in Python
-        return [{"digit": d, "probability": p, "probabilities": row, "model": ident}
-                for d, p, row in zip(digits.tolist(), best.tolist(), proba.tolist(), strict=True)]
+        is_digit = answered.is_digit.tolist() if answered.is_digit is not None else [None] * n
+        scores = answered.scores.tolist() if answered.scores is not None else [None] * n
+        return [{"digit": d, "probability": p, "probabilities": row, "is_digit": ok, "digit_score": s,
+                 "model": ident}
+                for d, p, row, ok, s in zip(digits.tolist(), best.tolist(), proba.tolist(), is_digit,
+                                            scores, strict=True)]
 
     def describe(self) -> dict[str, Any]:
         meta = self.artifact.metadata
@@ -99,6 +149,8 @@ class LoadedModel:
             "architecture_summary": " -> ".join(layer["type"] for layer in meta["architecture"]),
             "parameter_count": int(sum(a.size for a in self.artifact.arrays.values())),
             "metrics": meta.get("metrics", {}),
+            "ood": meta.get("ood") if self.has_decision else None,
+            "calibration": meta.get("calibration") if self.calibration is not None else None,
             "created_at": meta.get("created_at"),
             "input": meta["input"],
             "labels": meta["labels"],

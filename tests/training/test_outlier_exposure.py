@@ -51,11 +51,14 @@ def test_the_pool_never_repeats_the_evaluation_images() -> None:
 @pytest.mark.mnist
 def test_a_short_run_becomes_unsure_of_noise(mnist: Mnist) -> None:
     quick = TrainConfig(arch="mlp", epochs=2, limit_train=2000, augment=False, seed=1, outlier_pool=100)
-    confidence = {}
+    confidence, passed = {}, {}
     for weight in (0.0, 0.5):
         config = replace(quick, outlier_weight=weight)
         model, metrics, _ = train(config, mnist, progress=False, log=lambda _: None)
         noise = normalise(make_set("uniform", 64), **metrics["normalisation"])
         confidence[weight] = float(softmax(model.predict_logits(noise)).max(axis=1).mean())
         assert metrics["test_accuracy"] >= 0.85, metrics["test_accuracy"]
+        sets = metrics["ood"]["evaluation"]["sets"]  # what the recorded decision lets through
+        passed[weight] = sets["blank"]["answered_as_digit"] + sets["uniform"]["answered_as_digit"]
     assert confidence[0.5] < 0.3 < confidence[0.0], confidence
+    assert passed[0.5] == 0 < passed[0.0], passed

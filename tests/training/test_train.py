@@ -95,10 +95,18 @@ def test_cli_writes_new_versions_with_metadata_and_report(mnist: Mnist, tmp_path
     assert set(meta["metrics"]) >= {"train_accuracy", "val_accuracy", "test_accuracy", "test_loss"}
     assert meta["data_sha256"] == mnist.sha256
     assert meta["created_at"].endswith("+00:00")
+    calibration, ood = meta["calibration"], meta["ood"]
+    assert calibration["method"] in ("temperature", "normalised_temperature")
+    assert calibration["temperature"] > 0
+    assert calibration["validation_after"]["nll"] <= calibration["validation_before"]["nll"]
+    assert ood["method"] == "max_logit" and ood["validation_accepted"] >= 0.995
+    assert ood["outlier_training"] == "none" and set(ood["evaluation"]["sets"]) >= {"blank", "letters"}
     report = weights / "mnist-mlp" / "1-report"
     assert {p.name for p in report.iterdir()} >= {"learning_curves.png", "confusion_matrix.png",
                                                    "test_samples.png", "summary.json", "summary.md"}
     assert json.loads((report / "summary.json").read_text())["version"] == 1
+    summary = (report / "summary.md").read_text()
+    assert "## Calibration" in summary and "## Not a digit" in summary and "| letters |" in summary
 
 
 def test_normalisation_stats_known_answer() -> None:

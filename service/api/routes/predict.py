@@ -40,8 +40,8 @@ ReturnInput = Annotated[bool, Query(description="Add `input`: the 28x28 image th
 
 
 def _answers(request: Request, route: Route, pixels: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    digits, proba = answer(request, route, pixels)
-    return digits, route.model.postprocess(digits, proba)
+    answered = answer(request, route, pixels)
+    return answered.digits, route.model.postprocess(answered)
 
 
 async def _predict(request: Request, parse: Callable[[bytes], np.ndarray]

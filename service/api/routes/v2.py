@@ -20,6 +20,7 @@ from service.codecs.v2.protocol import (
     PATH_PREFIX,
     InferenceRequest,
     encode_response,
+    model_outputs,
     parse_infer_request,
 )
 from service.codecs.v2.schemas import (
@@ -34,6 +35,7 @@ from service.models.registry import Route
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
+SHAPES = {"probabilities": [-1, 10], "digit": [-1], "is_digit": [-1]}
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
 
@@ -75,12 +77,14 @@ async def server_metadata(request: Request) -> JSONResponse:
 
 def _metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     route_of(request, name, version)  # 404 unless loaded
-    versions = [str(m.version) for m in manager_of(request).registry.deployments[name].versions()]
+    registry = manager_of(request).registry
+    model = registry.pick(name, version)  # the outputs are those of the served version, or the one named
+    versions = [str(m.version) for m in registry.deployments[name].versions()]
     return {"name": name, "versions": versions if version is None else [version], "platform": "numpy",
             # [-1, 784] and [-1, 1, 28, 28] are accepted as well (see the README)
             "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, SIDE, SIDE]}],
-            "outputs": [{"name": "probabilities", "datatype": OUTPUTS["probabilities"][0], "shape": [-1, 10]},
-                        {"name": "digit", "datatype": OUTPUTS["digit"][0], "shape": [-1]}]}
+            "outputs": [{"name": output, "datatype": OUTPUTS[output][0], "shape": SHAPES[output]}
+                        for output in model_outputs(model.has_decision)]}
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=V2_ERRORS)
@@ -112,9 +116,10 @@ async def model_version_ready(request: Request, name: str, version: str) -> Resp
 
 def _predict(request: Request, route: Route,
              parsed: InferenceRequest) -> tuple[bytes, int | None, np.ndarray]:
-    digits, proba = answer(request, route, parsed.images)
+    answered = answer(request, route, parsed.images)
     model = route.model
-    return (*encode_response(model.name, str(model.version), parsed, digits, proba), digits)
+    values = {"probabilities": answered.proba, "digit": answered.digits, "is_digit": answered.is_digit}
+    return (*encode_response(model.name, str(model.version), parsed, values), answered.digits)
 
 
 async def _infer(request: Request, route: Route, body: bytes) -> Response:
@@ -127,7 +132,7 @@ async def _infer(request: Request, route: Route, body: bytes) -> Response:
     parsed, (content, header_length, digits) = await offload.parse_then_run(
         request.app.state.work_limiter,
         lambda: parse_infer_request(body, header_length_field, encoding, settings.max_batch_size,
-                                    settings.max_body_bytes),
+                                    settings.max_body_bytes, model_outputs(model.has_decision)),
         parse_seconds, lambda parsed: (parsed, _predict(request, route, parsed)),
         lambda parsed: model.forward_seconds(len(parsed.images)))
     compare_later(request, route, parsed.images, digits)

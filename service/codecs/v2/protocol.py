@@ -43,7 +43,13 @@ FAST_DATA_JSON = orjson.dumps(FAST_DATA)
 OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
     "probabilities": ("FP32", np.dtype("<f4")),  # [N, 10]
     "digit": ("INT64", np.dtype("<i8")),  # [N]
+    "is_digit": ("BOOL", np.dtype("?")),  # [N]; only models with a "not a digit" decision
 }
+PLAIN_OUTPUTS = ("probabilities", "digit")  # what a model without that decision gives
+
+
+def model_outputs(has_decision: bool) -> tuple[str, ...]:
+    return tuple(OUTPUTS) if has_decision else PLAIN_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -275,15 +281,17 @@ def _flag(parameters: dict[str, Any], key: str, where: str) -> bool | None:
     return value
 
 
-def _outputs(body: InferenceRequestBody) -> tuple[tuple[str, bool], ...]:
+def _outputs(body: InferenceRequestBody, available: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
     default = bool(_flag(body.parameters, "binary_data_output", "request"))
     if not body.outputs:
-        return tuple((name, default) for name in OUTPUTS)
+        return tuple((name, default) for name in available)
     chosen: list[tuple[str, bool]] = []
     for out in body.outputs:
-        if out.name not in OUTPUTS:
-            raise _bad(f"unknown output {out.name!r}; the model's outputs are "
-                       + " and ".join(f"'{n}'" for n in OUTPUTS))
+        if out.name not in available:
+            why = (" (this version has no 'not a digit' decision: it was trained before them)"
+                   if out.name in OUTPUTS else "")
+            raise _bad(f"unknown output {out.name!r}{why}; the model's outputs are "
+                       + ", ".join(f"'{n}'" for n in available))
         if out.name in (name for name, _ in chosen):
             raise _bad(f"output '{out.name}' is requested twice")
         if out.parameters.get("classification"):
@@ -295,7 +303,8 @@ def _outputs(body: InferenceRequestBody) -> tuple[tuple[str, bool], ...]:
 
 
 def parse_infer_request(body: bytes, header_length: str | None, content_encoding: str | None,
-                        max_batch: int, max_bytes: int) -> InferenceRequest:
+                        max_batch: int, max_bytes: int,
+                        available: tuple[str, ...] = tuple(OUTPUTS)) -> InferenceRequest:
     """Validate an inference request body; APIError says what is wrong and where."""
     header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
     worth = images_worth(header)
@@ -310,13 +319,13 @@ def parse_infer_request(body: bytes, header_length: str | None, content_encoding
     if fast is None:
         request = _validated(_load_json(header))
     images = _images(request.inputs, header, blob, max_batch, None if fast is None else fast[1])
-    return InferenceRequest(id=request.id, images=images, outputs=_outputs(request))
+    return InferenceRequest(id=request.id, images=images, outputs=_outputs(request, available))
 
 
-def encode_response(model_name: str, model_version: str, request: InferenceRequest, digits: np.ndarray,
-                    proba: np.ndarray) -> tuple[bytes, int | None]:
-    """(body, JSON length if binary tensors follow it, else None) for an inference response."""
-    values = {"probabilities": proba, "digit": digits}
+def encode_response(model_name: str, model_version: str, request: InferenceRequest,
+                    values: dict[str, np.ndarray | None]) -> tuple[bytes, int | None]:
+    """(body, JSON length if binary tensors follow it, else None) for an inference response with
+    the requested outputs of `values` (output name -> array)."""
     outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for name, binary in request.outputs:

@@ -89,7 +89,7 @@ def test_real_digits_as_images_agree_with_the_model_on_the_original_arrays(
 
 def test_the_answer_has_the_fields_of_v1_predict(image_client: TestClient, seven: np.ndarray) -> None:
     answer = ok(multipart(image_client, render(seven, 280, True)))
-    assert set(answer) == {"digit", "probability", "probabilities", "model"}
+    assert set(answer) == {"digit", "probability", "probabilities", "is_digit", "digit_score", "model"}
     assert answer["digit"] == 7 and answer["probability"] == max(answer["probabilities"]) > 0.9
     assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 

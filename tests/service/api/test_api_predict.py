@@ -36,7 +36,8 @@ def predict(client: TestClient, pixels: Any) -> dict[str, Any]:
 
 
 def assert_prediction(p: dict[str, Any]) -> None:
-    assert set(p) == {"digit", "probability", "probabilities", "model"}
+    assert set(p) == {"digit", "probability", "probabilities", "is_digit", "digit_score", "model"}
+    assert (p["is_digit"] is None) == (p["digit_score"] is None)  # a decision gives both or neither
     probs = p["probabilities"]
     assert len(probs) == 10
     assert all(0.0 <= q <= 1.0 for q in probs)

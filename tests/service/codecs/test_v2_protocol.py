@@ -40,8 +40,9 @@ def binary_body(arr: np.ndarray, datatype: str, **extra: Any) -> tuple[bytes, st
 
 
 def parse(body: bytes, header_length: str | None = None, encoding: str | None = None,
-          max_batch: int = 1024) -> Any:
-    return parse_infer_request(body, header_length, encoding, max_batch, LIMIT)
+          max_batch: int = 1024, decision: bool = False) -> Any:
+    return parse_infer_request(body, header_length, encoding, max_batch, LIMIT,
+                               protocol.model_outputs(decision))
 
 
 def raised(function: Any, *args: Any) -> APIError:
@@ -146,28 +147,42 @@ def test_outputs_default_to_all_in_json_and_follow_binary_flags() -> None:
     assert parse(one_overridden).outputs == (("digit", False),)
 
 
+def test_is_digit_is_an_output_of_models_with_the_decision_only() -> None:
+    body = json_body(PIXELS.tolist(), [3, 28, 28], "UINT8")
+    assert parse(body, decision=True).outputs == (("probabilities", False), ("digit", False),
+                                                  ("is_digit", False))
+    asked = json_body(PIXELS.tolist(), [3, 28, 28], "UINT8", outputs=[{"name": "is_digit"}])
+    assert parse(asked, decision=True).outputs == (("is_digit", False),)
+    error = raised(parse, asked)
+    assert error.status == 400 and "'is_digit'" in error.message
+    assert "no 'not a digit' decision" in error.message
+
+
 def test_batch_limit_is_enforced_before_reading_data() -> None:
     error = error_of(json_body([], [5, 784], "UINT8"), max_batch=4)
     assert error.status == 400 and "5" in error.message and "1 to 4" in error.message
 
 
-def predictions(n: int) -> tuple[np.ndarray, np.ndarray]:
+def predictions(n: int) -> dict[str, np.ndarray]:
     proba = RNG.random((n, 10)).astype(np.float32)
     proba /= proba.sum(axis=1, keepdims=True)
-    return proba.argmax(axis=1), proba
+    return {"probabilities": proba, "digit": proba.argmax(axis=1), "is_digit": proba.max(axis=1) > 0.15}
 
 
 @pytest.mark.parametrize("binary", [False, True])
 def test_responses_decode_with_the_standard_client(binary: bool) -> None:
-    digits, proba = predictions(3)
+    values = predictions(3)
+    digits, proba = values["digit"], values["probabilities"]
     request = parse(json_body(PIXELS.tolist(), [3, 28, 28], "UINT8", id="req-9",
-                              parameters={"binary_data_output": binary}))
-    body, header_length = encode_response("mnist-cnn", "1", request, digits, proba)
+                              parameters={"binary_data_output": binary}), decision=True)
+    body, header_length = encode_response("mnist-cnn", "1", request, values)
     assert (header_length is not None) == binary
     result = InferResult.from_response_body(body, header_length=header_length)
     response = result.get_response()
     assert (response["model_name"], response["model_version"], response["id"]) == ("mnist-cnn", "1", "req-9")
-    assert [o["name"] for o in response["outputs"]] == ["probabilities", "digit"]
+    assert [o["name"] for o in response["outputs"]] == ["probabilities", "digit", "is_digit"]
+    np.testing.assert_array_equal(result.as_numpy("is_digit"), values["is_digit"])
+    assert result.as_numpy("is_digit").dtype == np.bool_
     np.testing.assert_array_equal(result.as_numpy("probabilities"), proba)
     assert result.as_numpy("probabilities").dtype == np.float32
     np.testing.assert_array_equal(result.as_numpy("digit"), digits)
@@ -175,10 +190,11 @@ def test_responses_decode_with_the_standard_client(binary: bool) -> None:
 
 
 def test_response_mixes_binary_and_json_outputs_and_omits_a_missing_id() -> None:
-    digits, proba = predictions(2)
+    values = predictions(2)
+    digits = values["digit"]
     request = parse(json_body(PIXELS[:2].tolist(), [2, 28, 28], "UINT8", outputs=[
         {"name": "digit", "parameters": {"binary_data": True}}, {"name": "probabilities"}]))
-    body, header_length = encode_response("m", "3", request, digits, proba)
+    body, header_length = encode_response("m", "3", request, values)
     assert header_length is not None
     header = orjson.loads(body[:header_length])
     assert "id" not in header
