@@ -37,3 +37,16 @@ def shipped_weights() -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
     return root
+
+
+def newest_shipped(model: str) -> int:
+    """The newest shipped version of `model`: what a server with no served-versions record serves."""
+    versions = [int(path.stem) for path in (shipped_weights() / model).glob("*.npz")]
+    if not versions:
+        raise LookupError(f"no shipped version of {model!r} in {shipped_weights()}")
+    return max(versions)
+
+
+def served_ref(model: str) -> dict[str, object]:
+    """The `model` reference of an answer from the newest shipped version of `model`."""
+    return {"name": model, "version": newest_shipped(model)}

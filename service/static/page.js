@@ -1,5 +1,6 @@
 // The drawing page: draw on #canvas (pointer events: mouse, touch, pen), send it as a PNG to
-// /v1/predict/image (the same preprocessing as any uploaded image), show the answer.
+// /v1/predict/image (the same preprocessing as any uploaded image), show the answer, say so when
+// the model finds no digit in it, and with "Show why" the saliency from /v1/explain/image.
 "use strict";
 
 const canvas = document.getElementById("canvas");
@@ -10,6 +11,11 @@ const confidence = document.getElementById("confidence");
 const errorOut = document.getElementById("error");
 const bars = document.getElementById("bars");
 const seen = document.getElementById("seen");
+const verdict = document.getElementById("verdict");
+const showWhy = document.getElementById("show-saliency");
+const why = document.getElementById("why");
+const saliencyCanvas = document.getElementById("saliency");
+let lastPng = null; // the drawing last predicted, for its explanation
 const LINE_WIDTH = 18; // canvas pixels out of 280: about MNIST's stroke width once scaled to 20 px
 
 const barRows = [];
@@ -47,6 +53,9 @@ function clearCanvas() {
   confidence.textContent = "";
   errorOut.hidden = true;
   setBars(null, -1);
+  showVerdict(null);
+  clearWhy();
+  lastPng = null;
   result.dataset.status = "empty";
 }
 
@@ -95,30 +104,92 @@ function showSeen(input) {
   seen.getContext("2d").putImageData(image, 0, 0);
 }
 
+// is_digit: true, false, or null (a model version without the decision: say nothing)
+function showVerdict(body) {
+  const isDigit = body ? body.is_digit : null;
+  result.dataset.isDigit = isDigit === null ? "unknown" : String(isDigit);
+  verdict.hidden = isDigit !== false;
+  verdict.textContent = isDigit === false
+    ? `Not a digit: this does not look like any digit 0-9 to the model. Its closest guess is ${body.digit}, ` +
+      "shown below with the probabilities, but do not trust it."
+    : "";
+}
+
+async function postPng(url, png) {
+  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+  return body;
+}
+
 async function predict() {
   result.dataset.status = "pending";
   errorOut.hidden = true;
+  clearWhy();
   try {
     const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-    const response = await fetch("/v1/predict/image?return_input=true",
-                                 { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
-    const body = await response.json();
-    if (!response.ok) {
-      throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
-    }
+    const body = await postPng("/v1/predict/image?return_input=true", png);
     digitOut.textContent = String(body.digit);
     confidence.textContent = `(${(body.probability * 100).toFixed(1)} %)`;
     setBars(body.probabilities, body.digit);
+    showVerdict(body);
     showSeen(body.input);
+    lastPng = png;
     result.dataset.status = "ready";
+    if (showWhy.checked) explain();
   } catch (err) {
     digitOut.textContent = "?";
     confidence.textContent = "";
     setBars(null, -1);
+    showVerdict(null);
     showError(err.message || String(err));
     result.dataset.status = "error";
   }
 }
+
+// --- saliency: red for the predicted digit, blue against it, over the dimmed input
+function clearWhy() {
+  saliencyCanvas.getContext("2d").clearRect(0, 0, 28, 28);
+  why.hidden = !showWhy.checked;
+  why.dataset.status = showWhy.checked ? "empty" : "off";
+}
+
+function showSaliency(saliency, input) {
+  const values = saliency.flat();
+  const pixels = input.flat();
+  const largest = Math.max(...values.map(Math.abs)) || 1;
+  const image = new ImageData(28, 28);
+  values.forEach((s, i) => {
+    const grey = pixels[i] * 0.35;
+    const share = Math.min(1, Math.abs(s) / largest);
+    const colour = s >= 0 ? [255, 60, 30] : [40, 120, 255];
+    image.data.set([...colour.map((c) => grey + (c - grey) * share), 255], i * 4);
+  });
+  saliencyCanvas.getContext("2d").putImageData(image, 0, 0);
+}
+
+async function explain() {
+  if (lastPng === null) return;
+  why.hidden = false;
+  why.dataset.status = "pending";
+  try {
+    const body = await postPng("/v1/explain/image", lastPng);
+    showSaliency(body.saliency, body.input);
+    why.dataset.digit = String(body.digit);
+    why.dataset.status = "ready";
+  } catch (err) {
+    showError(`Why: ${err.message || err}`);
+    why.dataset.status = "error";
+  }
+}
+
+showWhy.addEventListener("change", () => {
+  if (showWhy.checked) {
+    explain();
+  } else {
+    clearWhy();
+  }
+});
 
 async function showModel() {
   const out = document.getElementById("model");

@@ -26,6 +26,7 @@ import pytest
 
 from service.api.metrics import Metrics
 from testkit.server import ServerProcess, free_port, running_command
+from testkit.shipped import served_ref
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names
 
 README = REPO_ROOT / "README.md"
@@ -123,7 +124,7 @@ def test_a_first_training_run_is_neither_served_nor_offered_to_git(newcomer: tup
     assert status.stdout == ""
     answer = httpx.post(f"{server.base_url}/v1/predict?model=mnist-mlp",
                         json={"pixels": [[0] * 28] * 28}).json()
-    assert answer["model"] == {"name": "mnist-mlp", "version": 1}
+    assert answer["model"] == served_ref("mnist-mlp")
 
 
 def readme_table_names(heading: str, prefix: str) -> set[str]:

@@ -61,4 +61,4 @@ def test_a_short_run_becomes_unsure_of_noise(mnist: Mnist) -> None:
         sets = metrics["ood"]["evaluation"]["sets"]  # what the recorded decision lets through
         passed[weight] = sets["blank"]["answered_as_digit"] + sets["uniform"]["answered_as_digit"]
     assert confidence[0.5] < 0.3 < confidence[0.0], confidence
-    assert passed[0.5] == 0 < passed[0.0], passed
+    assert passed[0.5] < 0.1 < 1.0 < passed[0.0], passed  # shares of 2 sets: 0 to 2

@@ -5,6 +5,8 @@ image (28, 28) uint8, white on black like MNIST.
     full frame (noise.py)     blank, constant, uniform, gaussian, dots, brightened
     MNIST-prepared            strokes, scribbles, shapes (drawn.py), letters (letters.py): the ink
                               scaled to 20 px on its longer side and centred by mass (frame.py)
+    as an upload (uploaded.py) textures: noise pictures of any size, prepared as the image route
+                              prepares a file
 
 Each set draws from its own generator, seeded from (seed, the set's index in SETS), so one set's
 size never changes another's images. Training and benchmarks use this package; the service never
@@ -17,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from training.outliers import drawn, letters, noise
+from training.outliers import drawn, letters, noise, uploaded
 
 DEFAULT_SEED = 16
 DEFAULT_SIZE = 256
@@ -34,6 +36,7 @@ SETS: dict[str, Maker] = {
     "scribbles": drawn.scribbles,
     "shapes": drawn.shapes,
     "letters": letters.letters,
+    "textures": uploaded.textures,  # added after the others: their seeds (index in SETS) are unchanged
 }
 
 

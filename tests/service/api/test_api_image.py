@@ -16,6 +16,7 @@ from PIL import Image
 from service.config import Settings
 from service.main import create_app
 from testkit.images import encode, on_transparent_canvas, png_claiming_size, render
+from testkit.shipped import served_ref
 from tests.service.api.test_api_errors import assert_error
 from training.data import Mnist
 
@@ -80,7 +81,7 @@ def test_real_digits_as_images_agree_with_the_model_on_the_original_arrays(
     got = []
     for image in images:
         answer = ok(send(image_client, to_file(image), mime=mime))
-        assert answer["model"] == {"name": "mnist-cnn", "version": 1}
+        assert answer["model"] == served_ref("mnist-cnn")
         got.append(answer["digit"])
     agree = sum(g == e for g, e in zip(got, expected, strict=True))
     print(f"{name}: {agree} of {N_DIGITS} agree with /v1/predict on the original arrays")

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from neuralnet.artifact import METADATA_KEY, ArtifactError, load_artifact
 from service.config import Settings
 from service.main import create_app
+from testkit.shipped import newest_shipped, served_ref
 
 MakeArtifact = Callable[..., Path]  # the `make_artifact` fixture (conftest.py)
 
@@ -29,7 +30,8 @@ def serve(weights_dir: Path, **settings: Any) -> dict[str, Any]:
 
 
 def test_model_description(client: TestClient, weights_dir: Path) -> None:
-    path = weights_dir / "mnist-mlp" / "1.npz"
+    version = newest_shipped("mnist-mlp")
+    path = weights_dir / "mnist-mlp" / f"{version}.npz"
     meta = load_artifact(path).metadata
     with np.load(path, allow_pickle=False) as npz:
         sizes = [npz[k].size for k in npz.files if k != METADATA_KEY]
@@ -39,7 +41,7 @@ def test_model_description(client: TestClient, weights_dir: Path) -> None:
     assert response.status_code == 200
     info = response.json()
     assert info["name"] == "mnist-mlp"
-    assert info["version"] == 1
+    assert info["version"] == version
     assert info["architecture"] == meta["architecture"]
     assert info["architecture_summary"] == " -> ".join(layer["type"] for layer in meta["architecture"])
     assert info["parameter_count"] == sum(sizes)
@@ -64,7 +66,7 @@ def test_models_lists_the_shipped_models(client: TestClient) -> None:
     body = client.get("/v1/models").json()
     listed = {m["name"]: m["versions"] for m in body["models"]}
     assert 1 in listed["mnist-mlp"] and 1 in listed["mnist-cnn"]
-    assert body["loaded"] == {"name": "mnist-mlp", "version": 1}
+    assert body["loaded"] == served_ref("mnist-mlp")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.main import create_app
+from testkit.shipped import newest_shipped, served_ref
 
 ZEROS = [[0] * 28 for _ in range(28)]
 
@@ -32,7 +33,7 @@ def test_live(client: TestClient) -> None:
 def test_ready_with_a_model(client: TestClient) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "model": {"name": "mnist-mlp", "version": 1}}
+    assert response.json() == {"status": "ok", "model": served_ref("mnist-mlp")}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,8 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
     expected_digits[str(zeros_digit)] = expected_digits.get(str(zeros_digit), 0) + 2
     for digit in map(str, range(10)):
         assert delta("mnist_predictions_total", digit=digit) == expected_digits.get(digit, 0), digit
-    assert value(after, "mnist_model_info", name="mnist-mlp", version="1", role="served") == 1
+    assert value(after, "mnist_model_info", name="mnist-mlp",
+                 version=str(newest_shipped("mnist-mlp")), role="served") == 1
 
 
 def test_health_metrics_and_unknown_paths_are_not_traffic(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.main import create_app
+from testkit.shipped import served_ref
 from training.data import Mnist
 
 SMALL_LIMIT = 4
@@ -45,7 +46,7 @@ def assert_prediction(p: dict[str, Any]) -> None:
     assert isinstance(p["digit"], int) and 0 <= p["digit"] <= 9
     assert p["digit"] == int(np.argmax(probs))
     assert p["probability"] == max(probs)
-    assert p["model"] == {"name": "mnist-mlp", "version": 1}
+    assert p["model"] == served_ref("mnist-mlp")
 
 
 def test_predict_nested_image_returns_the_digit(client: TestClient, example_digit: dict[str, Any]) -> None:
@@ -89,7 +90,7 @@ def test_batch_with_mixed_forms_matches_single_predictions_in_order(
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"predictions", "model"}
-    assert body["model"] == {"name": "mnist-mlp", "version": 1}
+    assert body["model"] == served_ref("mnist-mlp")
     assert len(body["predictions"]) == len(images)
     singles = [predict(client, image) for image in images]
     for got, want in zip(body["predictions"], singles, strict=True):

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.server import REPO_ROOT, free_port, running_server, serve_command
-from testkit.shipped import shipped_weights
+from testkit.shipped import served_ref, shipped_weights
 from training.data import Mnist
 
 WEIGHTS = shipped_weights()
@@ -63,7 +63,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         batch = client.post("/v1/predict/batch", json={"images": images.tolist()})
         assert batch.status_code == 200, batch.text
         batched = batch.json()["predictions"]
-        assert batch.json()["model"] == {"name": model, "version": 1}
+        assert batch.json()["model"] == served_ref(model)
         assert len(batched) == N_IMAGES
 
         # One at a time or in one batch: the same digits and (to float32 rounding) probabilities.
@@ -73,7 +73,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         np.testing.assert_allclose(proba, [p["probabilities"] for p in batched], rtol=0, atol=1e-6)
         np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
         np.testing.assert_array_equal(proba.argmax(axis=1), digits)
-        assert all(p["model"] == {"name": model, "version": 1} for p in singles + batched)
+        assert all(p["model"] == served_ref(model) for p in singles + batched)
 
         # Accuracy on 100 digits within sampling noise of the accuracy the artifact records.
         accuracy = float(np.mean(digits == labels))

@@ -16,8 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.main import create_app
+from testkit.shipped import newest_shipped
 
 MODEL = "mnist-mlp"  # what the `client` fixture serves
+VERSION = str(newest_shipped(MODEL))  # the version it serves
 INFER = f"/v2/models/{MODEL}/infer"
 BODY_LIMIT = 4096
 
@@ -75,20 +77,21 @@ def outputs_of(response: Any) -> dict[str, np.ndarray]:
 
 def test_health_and_server_metadata(client: TestClient) -> None:
     for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{MODEL}/ready",
-                 f"/v2/models/{MODEL}/versions/1/ready"):
+                 f"/v2/models/{MODEL}/versions/{VERSION}/ready"):
         response = client.get(path)
         assert (response.status_code, response.content) == (200, b""), path
     assert client.get("/v2").json() == {"name": "mnist-serve", "version": "0.1.0",
                                         "extensions": ["binary_tensor_data", "model_repository"]}
 
 
-@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/1"])
+@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/{VERSION}"])
 def test_model_metadata(client: TestClient, path: str) -> None:
     assert client.get(path).json() == {
-        "name": MODEL, "versions": ["1"], "platform": "numpy",
+        "name": MODEL, "versions": [VERSION], "platform": "numpy",
         "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
-                    {"name": "digit", "datatype": "INT64", "shape": [-1]}]}
+                    {"name": "digit", "datatype": "INT64", "shape": [-1]},
+                    {"name": "is_digit", "datatype": "BOOL", "shape": [-1]}]}
 
 
 # ---- inference that works
@@ -102,11 +105,13 @@ def test_nested_and_flat_json_agree_with_v1_and_echo_the_id(client: TestClient, 
     assert nested.headers["content-type"] == "application/json"
     assert "inference-header-content-length" not in nested.headers
     assert (nested.json()["id"], flat.json()["id"]) == ("req-1", "req-2")
-    assert (nested.json()["model_name"], nested.json()["model_version"]) == (MODEL, "1")
+    assert (nested.json()["model_name"], nested.json()["model_version"]) == (MODEL, VERSION)
     for response in (nested, flat):
         out = outputs_of(response)
-        assert [o["name"] for o in response.json()["outputs"]] == ["probabilities", "digit"]
+        assert [o["name"] for o in response.json()["outputs"]] == ["probabilities", "digit", "is_digit"]
         assert out["digit"].tolist() == [p["digit"] for p in v1]
+        assert out["is_digit"].tolist() == [p["is_digit"] for p in v1]
+        assert out["is_digit"].tolist()[:2] == [True, False]  # the seven, the blank image
         assert out["digit"][0] == 7
         np.testing.assert_allclose(out["probabilities"], [p["probabilities"] for p in v1], rtol=0, atol=1e-7)
 
@@ -119,12 +124,15 @@ def test_without_an_id_none_is_invented(client: TestClient, seven: np.ndarray) -
 
 def test_versioned_infer_and_requested_outputs_in_order(client: TestClient, seven: np.ndarray) -> None:
     body = request(tensor([[seven.tolist()]], [1, 1, 28, 28]), outputs=[{"name": "digit"}])
-    response = client.post(f"/v2/models/{MODEL}/versions/1/infer", content=body)
+    response = client.post(f"/v2/models/{MODEL}/versions/{VERSION}/infer", content=body)
     assert response.json()["outputs"] == [{"name": "digit", "datatype": "INT64", "shape": [1], "data": [7]}]
     both = request(tensor([seven.tolist()], [1, 28, 28]),
                    outputs=[{"name": "digit"}, {"name": "probabilities"}])
     names = [o["name"] for o in client.post(INFER, content=both).json()["outputs"]]
     assert names == ["digit", "probabilities"]
+    blank = request(tensor([ZERO_IMAGE], [1, 784]), outputs=[{"name": "is_digit"}])
+    assert client.post(INFER, content=blank).json()["outputs"] == [
+        {"name": "is_digit", "datatype": "BOOL", "shape": [1], "data": [False]}]
 
 
 def test_binary_input_and_binary_outputs(client: TestClient, seven: np.ndarray) -> None:
@@ -137,11 +145,13 @@ def test_binary_input_and_binary_outputs(client: TestClient, seven: np.ndarray) 
     header = orjson.loads(response.content[:length])
     assert header["id"] == "bin"
     assert [(o["name"], o["shape"], o["parameters"]) for o in header["outputs"]] == [
-        ("probabilities", [2, 10], {"binary_data_size": 80}), ("digit", [2], {"binary_data_size": 16})]
+        ("probabilities", [2, 10], {"binary_data_size": 80}), ("digit", [2], {"binary_data_size": 16}),
+        ("is_digit", [2], {"binary_data_size": 2})]
     blob = response.content[length:]
-    assert len(blob) == 96
+    assert len(blob) == 98
     proba = np.frombuffer(blob[:80], "<f4").reshape(2, 10)
-    assert np.frombuffer(blob[80:], "<i8").tolist() == [7, 7]
+    assert np.frombuffer(blob[80:96], "<i8").tolist() == [7, 7]
+    assert blob[96:] == b"\x01\x01"  # BOOL: one byte each
     json_body = request(tensor(images.tolist(), [2, 28, 28], "FP32"))
     json_answer = outputs_of(client.post(INFER, content=json_body))
     np.testing.assert_array_equal(proba, json_answer["probabilities"].astype(np.float32))
@@ -306,11 +316,12 @@ def test_unknown_model_is_404(client: TestClient, method: str, path: str) -> Non
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", f"/v2/models/{MODEL}/versions/2"), ("GET", f"/v2/models/{MODEL}/versions/latest/ready"),
+    ("GET", f"/v2/models/{MODEL}/versions/{int(VERSION) + 1}"),
+    ("GET", f"/v2/models/{MODEL}/versions/latest/ready"),
     ("POST", f"/v2/models/{MODEL}/versions/01/infer")])
 def test_unknown_version_is_404(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path, content=request(tensor(ZERO_IMAGE, [1, 784])))
-    assert_v2_error(response, 404, "unknown version", "loaded versions: 1")
+    assert_v2_error(response, 404, "unknown version", f"loaded versions: {VERSION}")
 
 
 def test_routing_errors_under_v2_use_the_protocol_shape(client: TestClient) -> None:
@@ -368,7 +379,7 @@ def test_metrics_count_v2_routes_by_template(client: TestClient, seven: np.ndarr
     ok = request(tensor([seven.tolist()] * 3, [3, 28, 28]))
     for _ in range(2):
         assert client.post(INFER, content=ok).status_code == 200
-    assert client.post(f"/v2/models/{MODEL}/versions/1/infer", content=b"{").status_code == 400
+    assert client.post(f"/v2/models/{MODEL}/versions/{VERSION}/infer", content=b"{").status_code == 400
     assert client.get(f"/v2/models/{MODEL}").status_code == 200
     assert client.get("/v2/health/ready").status_code == 200
     after = scrape(client)
@@ -416,6 +427,6 @@ def test_documented_infer_example_works_as_sent(client: TestClient, openapi: dic
     assert "application/octet-stream" in content
     assert content["application/json"]["schema"]["properties"]["inputs"]["items"]["properties"]["shape"]
     example = copy.deepcopy(content["application/json"]["example"])
-    response = client.post(path.format(name=MODEL, version=1), json=example)
+    response = client.post(path.format(name=MODEL, version=VERSION), json=example)
     assert outputs_of(response)["digit"].tolist() == [7]
     assert response.json()["id"] == example["id"]

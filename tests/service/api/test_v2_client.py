@@ -12,11 +12,13 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from testkit.server import ServerProcess, running_server
-from testkit.shipped import shipped_weights
+from testkit.shipped import newest_shipped, shipped_weights
 from training.data import Mnist
 
 pytestmark = [pytest.mark.mnist, pytest.mark.slow]
 MODEL = "mnist-cnn"
+VERSION = str(newest_shipped(MODEL))  # served: a fresh server serves the newest version
+ALL_OUTPUTS = [("probabilities", True), ("digit", True), ("is_digit", True)]
 N_IMAGES = 64
 SHAPES = {"[N,28,28]": (28, 28), "[N,784]": (784,), "[N,1,28,28]": (1, 28, 28)}
 
@@ -37,19 +39,23 @@ def client(server: ServerProcess) -> Iterator[triton.InferenceServerClient]:
 
 @pytest.fixture(scope="module")
 def images(mnist: Mnist) -> np.ndarray:
-    """The first N_IMAGES MNIST test digits, (N, 28, 28) uint8."""
-    return mnist.test_images[:N_IMAGES]
+    """The first N_IMAGES - 4 MNIST test digits, then two blank images and two of uniform noise,
+    (N, 28, 28) uint8."""
+    noise = np.random.default_rng(16).integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    return np.concatenate([mnist.test_images[: N_IMAGES - 4], np.zeros((2, 28, 28), np.uint8), noise])
 
 
 @pytest.fixture(scope="module")
-def v1_answer(server: ServerProcess, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(digits, probabilities) from /v1/predict/batch for the same images."""
+def v1_answer(server: ServerProcess, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(digits, probabilities, is_digit) from /v1/predict/batch for the same images and a few
+    non-digits (blank, noise) after them."""
     response = httpx.post(f"{server.base_url}/v1/predict/batch", json={"images": images.tolist()},
                           timeout=60, trust_env=False)
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     return (np.array([p["digit"] for p in predictions]),
-            np.array([p["probabilities"] for p in predictions], np.float32))
+            np.array([p["probabilities"] for p in predictions], np.float32),
+            np.array([p["is_digit"] for p in predictions]))
 
 
 def image_input(images: np.ndarray, datatype: str, shape: str, binary: bool) -> triton.InferInput:
@@ -63,15 +69,16 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.is_server_live() and client.is_server_ready()
     server = client.get_server_metadata()
     assert server["name"] == "mnist-serve" and "binary_tensor_data" in server["extensions"]
-    expected = {"name": MODEL, "versions": ["1"], "platform": "numpy",
+    expected = {"name": MODEL, "versions": [VERSION], "platform": "numpy",
                 "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
                 "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
-                            {"name": "digit", "datatype": "INT64", "shape": [-1]}]}
+                            {"name": "digit", "datatype": "INT64", "shape": [-1]},
+                            {"name": "is_digit", "datatype": "BOOL", "shape": [-1]}]}
     assert client.get_model_metadata(MODEL) == expected
-    assert client.get_model_metadata(MODEL, model_version="1") == expected
-    assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, model_version="1")
+    assert client.get_model_metadata(MODEL, model_version=VERSION) == expected
+    assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, model_version=VERSION)
     assert not client.is_model_ready("mnist-dnn")
-    assert not client.is_model_ready(MODEL, model_version="2")
+    assert not client.is_model_ready(MODEL, model_version=str(int(VERSION) + 1))
 
 
 def test_unknown_model_or_version_is_a_404_the_client_reports(client: triton.InferenceServerClient) -> None:
@@ -88,9 +95,9 @@ def test_unknown_model_or_version_is_a_404_the_client_reports(client: triton.Inf
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
 def test_infer_agrees_with_v1(client: triton.InferenceServerClient, images: np.ndarray, mnist: Mnist,
-                              v1_answer: tuple[np.ndarray, np.ndarray], datatype: str, shape: str,
-                              binary_input: bool) -> None:
-    digits, proba = v1_answer
+                              v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray], datatype: str,
+                              shape: str, binary_input: bool) -> None:
+    digits, proba, is_digit = v1_answer
     tensor = image_input(images, datatype, shape, binary_input)
     requested: dict[str, list[tuple[str, bool]] | None] = {  # (output, as binary)
         "all (default: binary)": None,
@@ -99,6 +106,8 @@ def test_infer_agrees_with_v1(client: triton.InferenceServerClient, images: np.n
         "mixed": [("probabilities", False), ("digit", True)],
         "digit only, binary": [("digit", True)],
         "probabilities only, JSON": [("probabilities", False)],
+        "is_digit only, JSON": [("is_digit", False)],
+        "digit and is_digit, binary": [("digit", True), ("is_digit", True)],
     }
     for label, wanted in requested.items():
         outputs = None if wanted is None else [triton.InferRequestedOutput(name, binary_data=binary)
@@ -106,7 +115,7 @@ def test_infer_agrees_with_v1(client: triton.InferenceServerClient, images: np.n
         result = client.infer(MODEL, [tensor], outputs=outputs)
         answered = [(o["name"], "data" not in o) for o in result.get_response()["outputs"]]
         # tritonclient asks for every output in binary when it names none
-        assert answered == (wanted or [("probabilities", True), ("digit", True)]), label
+        assert answered == (wanted or ALL_OUTPUTS), label
         names = [name for name, _ in answered]
         if "digit" in names:
             got = result.as_numpy("digit")
@@ -116,20 +125,26 @@ def test_infer_agrees_with_v1(client: triton.InferenceServerClient, images: np.n
             got = result.as_numpy("probabilities")
             assert got.dtype == np.float32 and got.shape == (N_IMAGES, 10), label
             np.testing.assert_allclose(got, proba, rtol=0, atol=1e-6, err_msg=label)
-    assert np.mean(digits == mnist.test_labels[:N_IMAGES]) >= 0.95  # real digits, read correctly
+        if "is_digit" in names:
+            got = result.as_numpy("is_digit")
+            assert got.dtype == np.bool_ and got.shape == (N_IMAGES,), label
+            np.testing.assert_array_equal(got, is_digit, err_msg=label)
+    real = N_IMAGES - 4
+    assert np.mean(digits[:real] == mnist.test_labels[:real]) >= 0.95  # real digits, read correctly
+    assert is_digit[:real].mean() >= 0.95 and not is_digit[real:].any()  # blank and noise are not
 
 
 def test_id_parameters_version_and_compression(client: triton.InferenceServerClient, images: np.ndarray,
-                                               v1_answer: tuple[np.ndarray, np.ndarray]) -> None:
+                                               v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     tensor = image_input(images, "UINT8", "[N,28,28]", binary=True)
     for request_compression in (None, "gzip", "deflate"):
-        result = client.infer(MODEL, [tensor], model_version="1", request_id=f"id-{request_compression}",
+        result = client.infer(MODEL, [tensor], model_version=VERSION, request_id=f"id-{request_compression}",
                               parameters={"note": "any parameter is accepted"},
                               request_compression_algorithm=request_compression,
                               response_compression_algorithm="gzip")
         response = result.get_response()
         assert (response["id"], response["model_name"], response["model_version"]) == (
-            f"id-{request_compression}", MODEL, "1")
+            f"id-{request_compression}", MODEL, VERSION)
         np.testing.assert_array_equal(result.as_numpy("digit"), v1_answer[0])
 
 
@@ -149,7 +164,7 @@ def test_bad_requests_are_reported_by_the_client(client: triton.InferenceServerC
 
     good = image_input(images[:1], "UINT8", "[N,784]", binary=False)
     with pytest.raises(InferenceServerException) as version_error:
-        client.infer(MODEL, [good], model_version="2")
+        client.infer(MODEL, [good], model_version=str(int(VERSION) + 1))
     assert version_error.value.status() == "404"
     with pytest.raises(InferenceServerException) as output_error:
         client.infer(MODEL, [good], outputs=[triton.InferRequestedOutput("logits")])
