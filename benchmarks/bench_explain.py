@@ -49,12 +49,12 @@ def measure(base_url: str, model: str, images: np.ndarray) -> dict[str, object]:
     return {"ms": ms, "errors": np.array(errors), "steps": steps}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--models", nargs="+", default=["mnist-mlp", "mnist-cnn"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     images = load_mnist(default_data_dir()).test_images[: args.images + WARM_UP]
     print(f"{args.images} MNIST test digits, one at a time, after {WARM_UP} to warm up")
     print("| model | route | p50 ms | p99 ms | completeness error median / p99 | within 1 % | steps |")

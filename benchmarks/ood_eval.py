@@ -1,6 +1,6 @@
 """How well each score tells digits from generated non-digits (issue 16), per model and per set.
 
-    python benchmarks/ood_eval.py [--artifacts weights/mnist-cnn/1.npz weights/mnist-mlp/1.npz]
+    python benchmarks/ood_eval.py [--artifacts weights/mnist-cnn/2.npz weights/mnist-mlp/2.npz]
                                   [--size 256] [--fit-size 20000] [--markdown out.md]
 
 Positives are the 10,000 MNIST test digits; negatives each set of training/outliers (plus
@@ -43,7 +43,9 @@ from training.outliers.scores import (  # noqa: E402
 
 ACCEPT = 0.995
 CONFIDENT = 0.95
-DEFAULT_ARTIFACTS = [REPO_ROOT / "weights/mnist-cnn/1.npz", REPO_ROOT / "weights/mnist-mlp/1.npz"]
+# the shipped versions with the decision (trained with outlier exposure), then the plain ones before them
+DEFAULT_ARTIFACTS = [REPO_ROOT / f"weights/{name}/{version}.npz"
+                     for version in (2, 1) for name in ("mnist-cnn", "mnist-mlp")]
 METHODS = ("softmax", "max logit", "energy", "mahalanobis", "maha+energy")
 
 

@@ -60,3 +60,20 @@ def ink_box(drawing: np.ndarray, threshold: float) -> tuple[np.ndarray, tuple[in
     height, width = crop.shape
     scale = MNIST_DIGIT_BOX / max(height, width)
     return crop, (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A grayscale picture as MNIST's light ink on a dark background: (the picture, inverted when
+    its border is light, the background level (the border's median) and the ink's contrast, its
+    peak above the background). `stretched` then maps the background to 0 and the peak to 255."""
+    border = np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))
+    background = float(np.median(border))
+    if background > 127.5:  # dark ink on light paper
+        gray, background = 255.0 - gray, 255.0 - background
+    return gray, background, float(gray.max()) - background
+
+
+def stretched(gray: np.ndarray, background: float, contrast: float) -> np.ndarray:
+    """(gray - background) scaled so that the ink's peak is 255, clipped to 0-255."""
+    result: np.ndarray = np.clip((gray - background) * (255.0 / contrast), 0.0, 255.0)
+    return result

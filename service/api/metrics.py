@@ -40,6 +40,9 @@ class Metrics:
         self.batch_size = Histogram("mnist_batch_size", "Images per prediction request.",
                                     buckets=BATCH_BUCKETS, registry=r)
         self.digits = Counter("mnist_predictions", "Predictions by predicted digit.", ["digit"], registry=r)
+        self.not_digits = Counter("mnist_not_a_digit_images", "Images the model's decision answered as not "
+                                  "a digit (of mnist_images_predicted; models without one count none).",
+                                  registry=r)
         self.model_info = Gauge("mnist_model_info", "Loaded versions by role (1 loaded, 0 no longer).",
                                 ["name", "version", "role"], registry=r, multiprocess_mode="livemax")
         self.version_requests = Histogram("mnist_model_forward_seconds", "Forward-pass time of the requests "
@@ -68,8 +71,10 @@ class Metrics:
         series[0].inc()
         series[1].observe(seconds)
 
-    def observe_predictions(self, digits: np.ndarray) -> None:
+    def observe_predictions(self, digits: np.ndarray, is_digit: np.ndarray | None = None) -> None:
         self.images.inc(len(digits))
+        if is_digit is not None and not is_digit.all():
+            self.not_digits.inc(len(is_digit) - int(np.count_nonzero(is_digit)))
         self.batch_size.observe(len(digits))
         if len(digits) == 1:
             self._digit_series[int(digits[0])].inc()

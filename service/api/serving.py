@@ -54,7 +54,7 @@ def answer(request: Request, route: Route, pixels: np.ndarray) -> Predictions:
     stats.requests += 1
     stats.seconds += seconds
     metrics = request.app.state.metrics
-    metrics.observe_predictions(answered.digits)
+    metrics.observe_predictions(answered.digits, answered.is_digit)
     metrics.observe_version(route.model.name, route.model.version, seconds)
     return answered
 

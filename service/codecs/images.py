@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image
 
-from neuralnet.preprocess import centred_by_mass, ink_box
+from neuralnet.preprocess import centred_by_mass, ink_box, light_on_dark, stretched
 from service.api.errors import APIError
 
 FORMATS = ("PNG", "JPEG")
@@ -126,16 +126,11 @@ def grayscale(image: Image.Image) -> np.ndarray:
 
 def ink(gray: np.ndarray, loc: list[Any]) -> np.ndarray:
     """White ink on black, 0-255 float32: inverted if the border is light, background level removed."""
-    border = np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))
-    background = float(np.median(border))
-    if background > 127.5:  # dark digit on light paper
-        gray, background = 255.0 - gray, 255.0 - background
-    peak = float(gray.max())
-    if peak - background < MIN_CONTRAST:
+    gray, background, contrast = light_on_dark(gray)
+    if contrast < MIN_CONTRAST:
         raise _error(422, "empty_image", "no digit found: the image is blank (no ink contrasting with "
                      "the background)", loc, "empty_image")
-    result: np.ndarray = np.clip((gray - background) * (255.0 / (peak - background)), 0.0, 255.0)
-    return result
+    return stretched(gray, background, contrast)
 
 
 def mnist_frame(digit: np.ndarray) -> np.ndarray:

@@ -130,7 +130,9 @@ async function predict() {
     const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
     const body = await postPng("/v1/predict/image?return_input=true", png);
     digitOut.textContent = String(body.digit);
-    confidence.textContent = `(${(body.probability * 100).toFixed(1)} %)`;
+    // a non-digit's probabilities only say which digit it is least unlike: no confidence to show
+    confidence.textContent = body.is_digit === false ? "(not a digit)"
+      : `(${(body.probability * 100).toFixed(1)} %)`;
     setBars(body.probabilities, body.digit);
     showVerdict(body);
     showSeen(body.input);

@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO_ROOT / "notebooks" / "walkthrough.ipynb"
 EXECUTE = REPO_ROOT / "notebooks" / "execute.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = 8  # digits and normalisation (1), learning curves (3), 4 in section 4, the service answers (5)
+FIGURES = 9  # digits and normalisation (1), learning curves (3), 4 in section 4, answers (5), saliency (6)
 MAX_BYTES = 2_000_000
 RUN_TIMEOUT = 900  # seconds; the default settings take under 3 minutes on the project's 2-core machine
 

@@ -6,7 +6,7 @@ photo of a textured surface is covered as well as raw pixel arrays are (noise.py
                sigma in 0..4 px, inverted half of the time; drawn again while its contrast with
                the background is under 32 of 255 (the service refuses such a picture as blank)
     ink        the border's median is the background: inverted if light, subtracted, and the rest
-               stretched to 0..255
+               stretched to 0..255 (neuralnet/preprocess.py, the steps the service takes)
     frame      the MNIST preparation (frame.py): ink box to 20 px, centred by mass in 28x28
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+from neuralnet.preprocess import light_on_dark, stretched
 from training.outliers.frame import SIDE, mnist_frame
 
 MIN_CONTRAST = 32.0
@@ -28,22 +29,12 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
         picture = np.asarray(noise.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 4)))))
         if rng.random() < 0.5:
             picture = 255 - picture
-        if _contrast(picture.astype(np.float32))[2] >= MIN_CONTRAST:
+        if light_on_dark(picture.astype(np.float32))[2] >= MIN_CONTRAST:
             return picture
 
 
-def _contrast(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(the picture as light ink on dark, its background level, the ink's peak above it)."""
-    border = np.concatenate((gray[0], gray[-1], gray[:, 0], gray[:, -1]))
-    background = float(np.median(border))
-    if background > 127.5:
-        gray, background = 255.0 - gray, 255.0 - background
-    return gray, background, float(gray.max()) - background
-
-
 def _ink(gray: np.ndarray) -> np.ndarray:
-    gray, background, contrast = _contrast(gray)
-    return np.clip((gray - background) * (255.0 / contrast), 0.0, 255.0)
+    return stretched(*light_on_dark(gray))
 
 
 def textures(rng: np.random.Generator, n: int) -> np.ndarray:

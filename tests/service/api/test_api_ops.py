@@ -117,6 +117,7 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
     expected_digits[str(zeros_digit)] = expected_digits.get(str(zeros_digit), 0) + 2
     for digit in map(str, range(10)):
         assert delta("mnist_predictions_total", digit=digit) == expected_digits.get(digit, 0), digit
+    assert delta("mnist_not_a_digit_images_total") == 2  # the two blank images
     assert value(after, "mnist_model_info", name="mnist-mlp",
                  version=str(newest_shipped("mnist-mlp")), role="served") == 1
 

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.mnist, pytest.mark.slow]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real mnist-serve with the shipped default model."""
     log_dir = tmp_path_factory.mktemp("server")
-    with running_server("--weights-dir", str(shipped_weights()), log_dir=log_dir) as process:
+    with running_server("--weights-dir", str(shipped_weights()), "--model", "mnist-mlp", log_dir=log_dir) as process:  # TEMP
         yield process
 
 
@@ -169,7 +169,7 @@ def predict_drawn(page: Any) -> None:
     assert page.locator("#result").get_attribute("data-status") == "ready", page.inner_text("#error")
 
 
-def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProcess) -> None:
+def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProcess, tmp_path: Path) -> None:
     page, problems = open_page(browser, server, 1280, 800)
     page.click("#clear")
     # a zigzag across the whole pad: no digit looks like it
@@ -182,6 +182,7 @@ def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProce
     probabilities = [float(bars.nth(i).get_attribute("data-probability")) for i in range(10)]
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
     assert page.inner_text("#digit") == str(int(np.argmax(probabilities)))
+    page.screenshot(path=str(tmp_path / "page-not-a-digit.png"), full_page=True)
     page.click("#clear")  # a new drawing starts without the verdict
     assert not page.locator("#verdict").is_visible()
     assert problems == []
