@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.mnist, pytest.mark.slow]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real mnist-serve with the shipped default model."""
     log_dir = tmp_path_factory.mktemp("server")
-    with running_server("--weights-dir", str(shipped_weights()), "--model", "mnist-mlp", log_dir=log_dir) as process:  # TEMP
+    with running_server("--weights-dir", str(shipped_weights()), log_dir=log_dir) as process:
         yield process
 
 
