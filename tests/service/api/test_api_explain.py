@@ -13,7 +13,8 @@ from testkit.images import render
 from tests.service.api.test_api_errors import assert_error
 
 PREDICTION_FIELDS = {"digit", "probability", "probabilities", "is_digit", "digit_score", "model"}
-EXPLANATION_FIELDS = {"saliency", "method", "baseline", "logit", "baseline_logit", "completeness_error", "steps"}
+EXPLANATION_FIELDS = {"saliency", "method", "baseline", "logit", "baseline_logit", "completeness_error",
+                      "steps"}
 
 
 def explained(response: Any) -> dict[str, Any]:
@@ -95,7 +96,8 @@ def test_explain_image_takes_the_upload_forms_and_returns_what_the_model_saw(
 
 
 def test_explain_image_refuses_what_predict_image_refuses(client: TestClient) -> None:
-    assert_error(client.post("/v1/explain/image", content=b"not a png", headers={"content-type": "image/png"}),
+    url = "/v1/explain/image"
+    assert_error(client.post(url, content=b"not a png", headers={"content-type": "image/png"}),
                  422, "not_an_image")
-    assert_error(client.post("/v1/explain/image", content=b"{}", headers={"content-type": "application/json"}),
+    assert_error(client.post(url, content=b"{}", headers={"content-type": "application/json"}),
                  415, "unsupported_media_type")

@@ -27,7 +27,8 @@ RNG = np.random.default_rng(16)
 @pytest.fixture(scope="module")
 def served(weights_dir: Path) -> InferenceModel:
     """The core's model of the version `client` serves, to recompute its answers."""
-    return InferenceModel.from_artifact(load_artifact(weights_dir / "mnist-mlp" / f"{newest_shipped('mnist-mlp')}.npz"))
+    path = weights_dir / "mnist-mlp" / f"{newest_shipped('mnist-mlp')}.npz"
+    return InferenceModel.from_artifact(load_artifact(path))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,8 @@ def older(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield c
 
 
-def test_an_older_version_answers_without_a_decision(older: TestClient, example_digit: dict[str, Any]) -> None:
+def test_an_older_version_answers_without_a_decision(older: TestClient,
+                                                     example_digit: dict[str, Any]) -> None:
     answer = older.post("/v1/predict", json={"pixels": example_digit["pixels"]}).json()
     assert answer["digit"] == 7 and answer["is_digit"] is None and answer["digit_score"] is None
     info = older.get("/v1/model").json()

@@ -52,7 +52,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         info = client.get("/v1/model", headers={"X-Request-ID": REQUEST_ID})
         assert info.status_code == 200, info.text
         assert info.headers["x-request-id"] == REQUEST_ID
-        assert (info.json()["name"], info.json()["version"]) == (model, 1)
+        assert {k: info.json()[k] for k in ("name", "version")} == served_ref(model)
         recorded = float(info.json()["metrics"]["test_accuracy"])
 
         singles = []
@@ -99,9 +99,20 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
                     if name == "mnist_predictions_total"}
         assert sum(by_digit.values()) == 2 * N_IMAGES
         assert by_digit == {str(d): 2.0 * n for d, n in enumerate(np.bincount(digits, minlength=10)) if n}
-        assert samples[("mnist_model_info", (("name", model), ("role", "served"), ("version", "1")))] == 1
+        version = str(served_ref(model)["version"])
+        assert samples[("mnist_model_info", (("name", model), ("role", "served"), ("version", version)))] == 1
         counted = {dict(lab)["route"] for name, lab in samples if name == "mnist_http_requests_total"}
         assert counted == {"/v1/model", "/v1/predict", "/v1/predict/batch"}, counted
+
+        # real digits are digits; a blank canvas and noise are not, and are said to be not
+        assert np.mean([p["is_digit"] for p in batched]) >= 0.95
+        others = [np.zeros(784, int), np.random.default_rng(0).integers(0, 256, 784)]
+        refused = client.post("/v1/predict/batch", json={"images": [o.tolist() for o in others]})
+        assert [p["is_digit"] for p in refused.json()["predictions"]] == [False, False]
+        # and why a digit is that digit: the attributions add up, within 1 %
+        why = client.post("/v1/explain", json={"pixels": images[0].tolist()}).json()
+        assert why["digit"] == digits[0] and len(why["saliency"]) == 28
+        assert why["completeness_error"] <= 0.01 or why["steps"] == 256
 
         # The benchmark's no-op routes exist only with MNIST_BENCHMARK_ROUTES=1.
         assert client.post("/bench/noop/predict", json={"pixels": images[0].tolist()}).status_code == 404
@@ -121,7 +132,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         assert isinstance(entry["duration_ms"], int | float) and entry["duration_ms"] >= 0
     routes = [e["route"] for e in requests if e["status"] == 200]
     assert routes.count("/v1/predict") == N_IMAGES
-    assert routes.count("/v1/predict/batch") == 1
+    assert routes.count("/v1/predict/batch") == 2 and routes.count("/v1/explain") == 1
     assert len({e["request_id"] for e in requests}) == len(requests)
     assert [e["route"] for e in requests if e["request_id"] == REQUEST_ID] == ["/v1/model"]
     assert any(e.get("msg") == "model loaded" and e.get("model", {}).get("name") == model
