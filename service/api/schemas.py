@@ -89,13 +89,14 @@ MODEL_QUERY = ("Model to answer (a loaded one, see GET /v1/models); default: the
                "its rollout deciding the version.")
 VERSION_QUERY = "Version of the model to answer (a loaded one); default: the served version."
 ModelQuery = Annotated[str | None, Query(description=MODEL_QUERY)]
-VersionQuery = Annotated[str | None, Query(description=VERSION_QUERY, pattern=r"^[1-9][0-9]*$")]
+# No pattern: a version that is not loaded, "abc" as much as "99", is the same 404 on every route
+VersionQuery = Annotated[str | None, Query(description=VERSION_QUERY)]
 # The same two, for the routes that read their own query (openapi_extra)
 MODEL_PARAMETERS: dict[str, Any] = {"parameters": [
     {"name": "model", "in": "query", "required": False, "description": MODEL_QUERY,
      "schema": {"type": "string"}},
     {"name": "version", "in": "query", "required": False, "description": VERSION_QUERY,
-     "schema": {"type": "string", "pattern": r"^[1-9][0-9]*$"}}]}
+     "schema": {"type": "string"}}]}
 
 
 class Health(BaseModel):

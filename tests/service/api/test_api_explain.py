@@ -101,3 +101,18 @@ def test_explain_image_refuses_what_predict_image_refuses(client: TestClient) ->
                  422, "not_an_image")
     assert_error(client.post(url, content=b"{}", headers={"content-type": "application/json"}),
                  415, "unsupported_media_type")
+
+
+def test_a_version_not_loaded_is_the_same_404_on_every_v1_route(client: TestClient,
+                                                                 example_digit: dict[str, Any]) -> None:
+    png = render(np.array(example_digit["pixels"], np.uint8), 56, False)
+    body = {"pixels": example_digit["pixels"]}
+    calls = {"/v1/predict": {"json": body}, "/v1/explain": {"json": body},
+             "/v1/predict/batch": {"json": {"images": [example_digit["pixels"]]}},
+             "/v1/predict/image": {"content": png, "headers": {"content-type": "image/png"}},
+             "/v1/explain/image": {"content": png, "headers": {"content-type": "image/png"}}}
+    for version in ("abc", "0", "99"):
+        messages = {assert_error(client.post(f"{url}?version={version}", **kwargs), 404,
+                                 "not_found")["message"] for url, kwargs in calls.items()}
+        messages.add(assert_error(client.get(f"/v1/model?version={version}"), 404, "not_found")["message"])
+        assert len(messages) == 1 and f"unknown version '{version}'" in messages.pop()
