@@ -24,7 +24,8 @@ class RequestInput(BaseModel):
 
 class RequestOutput(BaseModel):
     model_config = ConfigDict(strict=True)
-    name: str = Field(description="`probabilities` or `digit`.")
+    name: str = Field(description="`probabilities`, `digit` or `is_digit` (models with the \"not a digit\" "
+                      "decision).")
     parameters: dict[str, Any] = Field({}, description="`binary_data`: true to get the tensor as raw "
                                        "bytes after the JSON.")
 
@@ -63,11 +64,13 @@ class ModelMetadata(BaseModel):
     inputs: list[TensorMetadata] = Field(description="`images`: raw 0-255 pixels, [-1, 28, 28] (also "
                                          "accepted: [-1, 784], [-1, 1, 28, 28]), FP32, UINT8 or another "
                                          "numeric type.")
-    outputs: list[TensorMetadata] = Field(description="`probabilities` [-1, 10] FP32, `digit` [-1] INT64.")
+    outputs: list[TensorMetadata] = Field(description="`probabilities` [-1, 10] FP32, `digit` [-1] INT64, "
+                                          "and `is_digit` [-1] BOOL for a version with the \"not a "
+                                          "digit\" decision.")
 
 
 class ResponseOutput(BaseModel):
-    name: str = Field(description="`probabilities` or `digit`.", examples=["digit"])
+    name: str = Field(description="`probabilities`, `digit` or `is_digit`.", examples=["digit"])
     shape: list[int] = Field(description="Full shape, batch first.", examples=[[2]])
     datatype: str = Field(description="FP32 or INT64.", examples=["INT64"])
     parameters: dict[str, Any] | None = Field(None, description="`binary_data_size` when the tensor's "
