@@ -150,7 +150,10 @@ async function predict() {
 }
 
 // --- saliency: red for the predicted digit, blue against it, over the dimmed input
+let explaining = 0; // the latest explanation asked for: an older answer arriving late is dropped
+
 function clearWhy() {
+  explaining += 1;
   saliencyCanvas.getContext("2d").clearRect(0, 0, 28, 28);
   why.hidden = !showWhy.checked;
   why.dataset.status = showWhy.checked ? "empty" : "off";
@@ -172,14 +175,17 @@ function showSaliency(saliency, input) {
 
 async function explain() {
   if (lastPng === null) return;
+  const mine = ++explaining;
   why.hidden = false;
   why.dataset.status = "pending";
   try {
     const body = await postPng("/v1/explain/image", lastPng);
+    if (mine !== explaining) return;
     showSaliency(body.saliency, body.input);
     why.dataset.digit = String(body.digit);
     why.dataset.status = "ready";
   } catch (err) {
+    if (mine !== explaining) return;
     showError(`Why: ${err.message || err}`);
     why.dataset.status = "error";
   }
