@@ -6,16 +6,22 @@ max logit, energy) is low on non-digits.
     CE(u, softmax(z)) = logsumexp(z) - mean_k z_k            u = (1/K, ..., 1/K)
     dL/dz = (softmax(z) - onehot(y)) / B   on digits,   lambda (softmax(z) - u) / M   on outliers
 
-The outliers of a batch run through the network together with its digits (one forward pass, so
-BatchNorm sees both). They come from a pool drawn once from seed POOL_SEED_BASE + the training
-seed: never the evaluation sets' seed (training/outliers DEFAULT_SEED).
+The outliers of a batch run through the network together with its digits (one forward pass), and
+BatchNorm takes its statistics from the digits alone (`digits_set_the_statistics`): with the
+batch's statistics a CNN's running statistics followed the outliers (full-frame noise and
+constant images dominate a conv channel's mean and variance), and the digits, normalised at
+inference unlike in training, lost a point of validation accuracy (98.3 % against 99.2 %).
+They come from a pool drawn once from seed POOL_SEED_BASE + the training seed: never the
+evaluation sets' seed (training/outliers DEFAULT_SEED).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from neuralnet.layers import BatchNorm
 from neuralnet.losses import one_hot, softmax_cross_entropy
+from neuralnet.network import Sequential
 from training.outliers import DEFAULT_SEED, SETS, make_sets
 
 POOL_SEED_BASE = 1_000_000
@@ -40,3 +46,11 @@ def exposure_loss(logits: np.ndarray, labels: np.ndarray, weight: float,
     uniform = np.full((len(logits) - n, classes), 1 / classes, logits.dtype)
     loss_out, grad_out = softmax_cross_entropy(logits[n:], uniform)
     return loss + weight * loss_out, np.concatenate([grad_digits, weight * grad_out])
+
+
+def digits_set_the_statistics(model: Sequential, digits: int | None) -> None:
+    """Every BatchNorm of `model` takes its training statistics from the batch's first `digits`
+    rows (None: from all of them)."""
+    for layer in model.layers:
+        if isinstance(layer, BatchNorm):
+            layer.stats_rows = digits

@@ -33,7 +33,7 @@ from training.calibration import calibrate
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
-from training.outlier_exposure import exposure_loss, outlier_pool
+from training.outlier_exposure import digits_set_the_statistics, exposure_loss, outlier_pool
 from training.outliers import SETS
 
 LABELS = [str(d) for d in range(10)]
@@ -139,6 +139,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                 px = random_affine(px, rng, affine)
             if pool is not None:
                 px = np.concatenate([px, pool[rng.integers(len(pool), size=config.outlier_batch)]])
+                digits_set_the_statistics(model, len(idx))
             x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(px), *INPUT_SHAPE)
             logits = model.forward(x, training=True)
             loss, grad = exposure_loss(logits, train_y[idx], config.outlier_weight)

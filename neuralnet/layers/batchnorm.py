@@ -6,6 +6,14 @@
     inference: the running statistics instead of the batch's: y = gamma (x - mean) / sqrt(var + eps) + beta
     both:      dL/dgamma = sum g * x_hat,  dL/dbeta = sum g
 
+With `stats_rows = n` the statistics come from the batch's first n rows only (the digits of an
+outlier-exposure batch, training/outlier_exposure.py) and normalise every row. The running
+statistics, which inference uses, are then the digits' own, as training normalised them; mixed
+statistics would move with each batch's outliers and leave inference normalising digits unlike
+training did. Only the first n rows' x_hat depend on mu and var:
+               dL/dx = gamma / sigma * (g - [row < n] (sum(g) + x_hat * sum(g * x_hat)) / m)
+               m = the number of values the statistics were taken over (n rows)
+
 Training-time only in this project: `Sequential.export` folds it into the Dense or Conv2D before it,
 so no artifact holds it and the artifact layer table does not list it.
 """
@@ -31,6 +39,8 @@ class BatchNorm(Layer):
         self.x_hat: Array | None = None
         self.inv_std: Array | None = None
         self.batch_stats = False  # whether the kept x_hat was normalised with batch statistics
+        self.stats_rows: int | None = None  # training: statistics from the first rows only (None: all)
+        self.kept_rows: int | None = None  # the stats_rows the kept x_hat was normalised with
 
     def forward(self, x: Array, training: bool = False, keep: bool = False) -> Array:
         if not training:
@@ -39,11 +49,12 @@ class BatchNorm(Layer):
                 self.x_hat, self.inv_std, self.batch_stats = (x - self.running_mean) * inv_std, inv_std, False
             scale = (self.params["gamma"] * inv_std).astype(x.dtype)
             return x * scale + (self.params["beta"] - self.running_mean * scale).astype(x.dtype)
-        x2 = x.reshape(-1, x.shape[-1])
+        rows = self.stats_rows if self.stats_rows is not None and self.stats_rows < len(x) else None
+        x2 = (x if rows is None else x[:rows]).reshape(-1, x.shape[-1])
         ones = np.full(len(x2), 1.0 / len(x2), x.dtype)  # BLAS reductions: much faster than .mean
         mean = ones @ x2
         centered = x - mean
-        c2 = centered.reshape(-1, x.shape[-1])
+        c2 = (centered if rows is None else centered[:rows]).reshape(-1, x.shape[-1])
         var = ones @ (c2 * c2)
         m = self.momentum
         self.running_mean = (m * self.running_mean + (1 - m) * mean).astype(np.float32)
@@ -51,7 +62,7 @@ class BatchNorm(Layer):
         inv_std = 1.0 / np.sqrt(var + self.eps)
         x_hat = centered * inv_std
         if keep:
-            self.x_hat, self.inv_std, self.batch_stats = x_hat, inv_std, True
+            self.x_hat, self.inv_std, self.batch_stats, self.kept_rows = x_hat, inv_std, True, rows
         return x_hat * self.params["gamma"] + self.params["beta"]
 
     def backward(self, grad: Array, params: bool = True) -> Array:
@@ -66,7 +77,13 @@ class BatchNorm(Layer):
         coef = self.params["gamma"] * inv_std
         if not self.batch_stats:  # fixed statistics: an affine map of x
             return grad * coef
-        return coef * (grad - dbeta / count - x_hat * (dgamma / count))
+        rows = self.kept_rows
+        if rows is None:
+            return coef * (grad - dbeta / count - x_hat * (dgamma / count))
+        m = count * rows // len(grad)  # values per feature in the statistics' rows
+        out = grad * coef
+        out[:rows] = coef * (grad[:rows] - dbeta / m - x_hat[:rows] * (dgamma / m))
+        return out
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.kind, "features": self.features}

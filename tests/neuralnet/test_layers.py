@@ -266,6 +266,27 @@ def test_batchnorm_gradients_training_mode(shape: tuple[int, ...]) -> None:
     check_layer(layer, x)
 
 
+@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 3, 3)])
+def test_batchnorm_with_statistics_from_the_first_rows(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(16)
+    features = shape[-1]
+    layer = BatchNorm(features, momentum=0.5)
+    layer.params["gamma"] = rng.uniform(0.5, 1.5, features).astype(np.float32)
+    layer.stats_rows = 3
+    # the rows after the third (outliers) are far from the first three (digits)
+    far = np.where(np.arange(shape[0]) < 3, 0.0, 8.0).reshape(-1, *[1] * (len(shape) - 1))
+    x = rng.standard_normal(shape) + far
+    check_layer(layer, x)
+    layer.running_mean[:] = 0
+    y = layer.forward(x, training=True)
+    axes = tuple(range(len(shape) - 1))
+    np.testing.assert_allclose(y[:3].mean(axis=axes), layer.params["beta"], atol=1e-6)  # normalised
+    assert (y[3:].mean(axis=axes) > 2).all()  # the others: by the first rows' statistics, so far off
+    np.testing.assert_allclose(layer.running_mean, 0.5 * x[:3].mean(axis=axes), rtol=1e-5)
+    layer.stats_rows = 10  # more rows than the batch has: all of them
+    np.testing.assert_allclose(layer.forward(x, training=True).mean(axis=axes), layer.params["beta"], atol=1e-6)
+
+
 def test_batchnorm_training_output_is_normalised_and_updates_running_stats() -> None:
     rng = np.random.default_rng(14)
     layer = BatchNorm(3, momentum=0.9)
