@@ -8,11 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from neuralnet.layers import BatchNorm
 from neuralnet.losses import softmax
 from neuralnet.preprocess import normalise
 from training.data import Mnist
 from training.outlier_exposure import exposure_loss, outlier_pool
-from training.outliers import make_set
+from training.outliers import SETS, make_set
 from training.train import TrainConfig, train
 
 
@@ -62,3 +63,28 @@ def test_a_short_run_becomes_unsure_of_noise(mnist: Mnist) -> None:
         passed[weight] = sets["blank"]["answered_as_digit"] + sets["uniform"]["answered_as_digit"]
     assert confidence[0.5] < 0.3 < confidence[0.0], confidence
     assert passed[0.5] < 0.1 < 1.0 < passed[0.0], passed  # shares of 2 sets: 0 to 2
+
+
+@pytest.mark.mnist
+@pytest.mark.parametrize("statistics", ["digits", "whole batch"])
+def test_batchnorm_running_statistics_follow_what_normalised_the_digits(
+        mnist: Mnist, monkeypatch: pytest.MonkeyPatch, statistics: str) -> None:
+    """Inference normalises with the running statistics: with outlier exposure they must be the
+    digits' own, as each batch's digits normalised them in training; computed over the whole batch
+    (as before), the outliers pull them away."""
+    if statistics == "whole batch":
+        monkeypatch.setattr("training.train.digits_set_the_statistics", lambda model, digits: None)
+    config = TrainConfig(arch="mlp", epochs=1, limit_train=4000, augment=False, seed=2, outlier_pool=100,
+                         outlier_weight=0.5)
+    model, metrics, _ = train(config, mnist, progress=False, log=lambda _: None)
+    flatten, dense, batchnorm = model.layers[:3]
+    assert isinstance(batchnorm, BatchNorm)
+
+    def pre_norm(pixels: np.ndarray) -> np.ndarray:
+        return dense.forward(flatten.forward(normalise(pixels, **metrics["normalisation"])))
+
+    digits = pre_norm(mnist.train_images[:4000]).mean(axis=0)
+    mixed = (2 * digits + pre_norm(outlier_pool(tuple(SETS), 20, seed=2)).mean(axis=0)) / 3  # 128 + 64
+    off_digits = float(np.abs(batchnorm.running_mean - digits).mean())
+    off_mixed = float(np.abs(batchnorm.running_mean - mixed).mean())
+    assert (off_digits < off_mixed) == (statistics == "digits"), (off_digits, off_mixed)
