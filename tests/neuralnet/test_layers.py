@@ -284,7 +284,8 @@ def test_batchnorm_with_statistics_from_the_first_rows(shape: tuple[int, ...]) -
     assert (y[3:].mean(axis=axes) > 2).all()  # the others: by the first rows' statistics, so far off
     np.testing.assert_allclose(layer.running_mean, 0.5 * x[:3].mean(axis=axes), rtol=1e-5)
     layer.stats_rows = 10  # more rows than the batch has: all of them
-    np.testing.assert_allclose(layer.forward(x, training=True).mean(axis=axes), layer.params["beta"], atol=1e-6)
+    y = layer.forward(x, training=True)
+    np.testing.assert_allclose(y.mean(axis=axes), layer.params["beta"], atol=1e-6)
 
 
 def test_batchnorm_training_output_is_normalised_and_updates_running_stats() -> None:
