@@ -33,7 +33,12 @@ from training.calibration import calibrate
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
-from training.outlier_exposure import digits_set_the_statistics, exposure_loss, outlier_pool
+from training.outlier_exposure import (
+    TRAINING_KINDS,
+    digits_set_the_statistics,
+    exposure_loss,
+    outlier_pool,
+)
 from training.outliers import SETS
 
 LABELS = [str(d) for d in range(10)]
@@ -111,7 +116,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
 
     pool = None
     if config.outlier_weight > 0:
-        kinds = config.outlier_kinds or tuple(SETS)
+        kinds = config.outlier_kinds or TRAINING_KINDS
         pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
         log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
     model = build(config, rng)
@@ -250,7 +255,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model-name", default=None, help="default mnist-<arch>")
     p.add_argument("--outlier-weight", type=float, default=d.outlier_weight,
                    help="outlier exposure: weight of the generated non-digits' loss (0: off)")
-    p.add_argument("--outlier-kinds", nargs="+", default=[], help="generated sets to use (default all)")
+    p.add_argument("--outlier-kinds", nargs="+", default=[], choices=list(SETS), metavar="KIND",
+                   help=f"generated sets to use (default: {' '.join(TRAINING_KINDS)})")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
