@@ -33,6 +33,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
+@pytest.fixture(scope="module")
+def deciding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real mnist-serve serving a model with the "not a digit" decision: mnist-mlp (the
+    default CNN's version with one is not shipped yet: see benchmarks/README.md)."""
+    log_dir = tmp_path_factory.mktemp("deciding-server")
+    with running_server("--weights-dir", str(shipped_weights()), "--model", "mnist-mlp",
+                        log_dir=log_dir) as process:
+        yield process
+
+
 def open_page(browser: Any, server: ServerProcess, width: int, height: int,
               phone: bool = False) -> tuple[Any, list[str]]:
     """A new page at / and the list that collects console errors and requests to other hosts."""
@@ -98,7 +108,7 @@ def is_digit(page: Any) -> bool:
     """Whether the page took the drawing for a digit: it says so plainly when not."""
     verdict = page.locator("#verdict")
     state = page.locator("#result").get_attribute("data-is-digit")
-    assert state in ("true", "false"), state  # the shipped default model has the decision
+    assert state in ("true", "false"), state  # the served model has the decision
     assert verdict.is_visible() == (state == "false")
     return state == "true"
 
@@ -135,11 +145,11 @@ def test_page_draws_predicts_and_shows_the_bars(browser: Any, server: ServerProc
         assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
         assert all(0.0 <= p <= 1.0 for p in probabilities)
         assert top == [shown] == [int(np.argmax(probabilities))]
-        correct.append(shown == label and is_digit(page))
+        correct.append(shown == label)
     page.screenshot(path=str(tmp_path / "page-desktop.png"), full_page=True)
     assert (tmp_path / "page-desktop.png").stat().st_size > 0
     # measured: 10 of 10 with the shipped CNN (97 of the first 100 test digits traced this way)
-    assert sum(correct) >= 9, f"the page showed the label, as a digit, for only {sum(correct)} of 10"
+    assert sum(correct) >= 9, f"the page showed the label for only {sum(correct)} of 10 traced digits"
     assert problems == []
 
 
@@ -169,8 +179,9 @@ def predict_drawn(page: Any) -> None:
     assert page.locator("#result").get_attribute("data-status") == "ready", page.inner_text("#error")
 
 
-def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProcess, tmp_path: Path) -> None:
-    page, problems = open_page(browser, server, 1280, 800)
+def test_a_scribble_is_answered_as_not_a_digit(browser: Any, deciding_server: ServerProcess,
+                                               tmp_path: Path) -> None:
+    page, problems = open_page(browser, deciding_server, 1280, 800)
     page.click("#clear")
     # a zigzag across the whole pad: no digit looks like it
     trace_polyline(page, [(0.1, 0.2), (0.3, 0.8), (0.47, 0.2), (0.64, 0.8), (0.82, 0.2), (0.93, 0.7)])
@@ -202,9 +213,9 @@ def saliency_pixels(page: Any) -> dict[str, int]:
     return counts
 
 
-def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, server: ServerProcess,
+def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, deciding_server: ServerProcess,
                                                            mnist: Mnist, tmp_path: Path) -> None:
-    page, problems = open_page(browser, server, 375, 667, phone=True)
+    page, problems = open_page(browser, deciding_server, 375, 667, phone=True)
     index = first_of_each_class(mnist)[7]
     shown, _, _ = draw_and_predict(page, mnist.test_images[index], touch=True)
     assert shown == 7 and is_digit(page)
