@@ -26,7 +26,7 @@ import pytest
 
 from service.api.metrics import Metrics
 from testkit.server import ServerProcess, free_port, running_command
-from testkit.shipped import served_ref
+from testkit.shipped import newest_shipped, served_ref
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names
 
 README = REPO_ROOT / "README.md"
@@ -119,7 +119,7 @@ def test_a_first_training_run_is_neither_served_nor_offered_to_git(newcomer: tup
     trained = subprocess.run(["make", "train-quick"], cwd=clone, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "MNIST_DATA_DIR": str(mnist_data_dir.resolve())})
     assert trained.returncode == 0, trained.stdout + trained.stderr
-    assert "artifact: weights/mnist-mlp/2.npz" in trained.stdout
+    assert f"artifact: weights/mnist-mlp/{newest_shipped('mnist-mlp') + 1}.npz" in trained.stdout
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True)
     assert status.stdout == ""
     answer = httpx.post(f"{server.base_url}/v1/predict?model=mnist-mlp",
