@@ -5,6 +5,11 @@ forward, softmax cross-entropy, backward, optimizer step with the scheduled lear
 After each epoch the validation split is scored and the best-on-validation parameters kept;
 the test set is scored once, at the end, with those parameters. The result is written as a
 new artifact version (see neuralnet/artifact.py) with a report folder next to it.
+
+`--init-from ARTIFACT` starts from a shipped version's weights instead of random ones (its batch
+norms are folded: the network trains without them) and keeps its normalisation constants, so a few
+epochs at a low learning rate add what the version lacks (e.g. outlier exposure) without losing
+the accuracy its full schedule reached.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from neuralnet.artifact import save_artifact
+from neuralnet.artifact import Artifact, ArtifactError, load_artifact, read_metadata, save_artifact
+from neuralnet.layers import Dropout
 from neuralnet.losses import one_hot, softmax_cross_entropy
 from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE, normalise
@@ -68,6 +74,7 @@ class TrainConfig:
     outlier_kinds: tuple[str, ...] = ()  # generated sets it draws from (default: all of them)
     outlier_batch: int = 64  # outliers added to each batch
     outlier_pool: int = 2000  # pool images per kind
+    init_from: str | None = None  # artifact path whose weights training starts from
 
     @property
     def name(self) -> str:
@@ -94,11 +101,28 @@ def evaluate(model: Sequential, x: np.ndarray, labels: np.ndarray) -> tuple[floa
 
 
 def build(config: TrainConfig, rng: np.random.Generator) -> Sequential:
+    if config.init_from is not None:
+        return from_artifact(load_artifact(config.init_from), rng)
     if config.arch == "mlp":
         return build_mlp(rng, dropout=0.2 if config.dropout is None else config.dropout)
     if config.arch == "cnn":
         return build_cnn(rng, dropout=0.3 if config.dropout is None else config.dropout)
     raise ValueError(f"unknown arch {config.arch!r} (mlp or cnn)")
+
+
+def from_artifact(artifact: Artifact, rng: np.random.Generator) -> Sequential:
+    """The artifact's network, trainable: its dropout layers drawing from `rng`."""
+    model = Sequential.from_artifact(artifact)
+    for layer in model.layers:
+        if isinstance(layer, Dropout):
+            layer.rng = rng
+    return model
+
+
+def starting_point(path: str) -> dict[str, Any]:
+    """What `--init-from` records of the artifact training started from."""
+    artifact = load_artifact(path)
+    return {"model_name": artifact.name, "version": artifact.version, "sha256": artifact.sha256}
 
 
 def train(config: TrainConfig, data: Mnist, progress: bool = True,
@@ -111,6 +135,9 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     train_px = data.train_images[train_idx].astype(np.float32) / 255.0
     train_y = data.train_labels[train_idx]
     mean, std = normalisation_stats(data.train_images[train_idx])
+    if config.init_from is not None:  # the constants the starting weights were trained with
+        given = read_metadata(config.init_from)["input"]
+        mean, std = float(given["mean"]), float(given["std"])
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 
@@ -212,7 +239,8 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "labels": LABELS,
         "parameter_count": int(sum(a.size for a in arrays.values())),
         "training": {
-            **{k: v for k, v in asdict(config).items() if k != "model_name"},
+            **{k: v for k, v in asdict(config).items() if k not in ("model_name", "init_from")},
+            "init_from": starting_point(config.init_from) if config.init_from else None,
             "augmentation": AffineConfig().as_dict() if config.augment else None,
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
             "command": command,
@@ -234,7 +262,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mnist-train", description="Train an MNIST model in NumPy and "
                                 "write a new versioned artifact.")
     d = TrainConfig()
-    p.add_argument("--arch", choices=["mlp", "cnn"], default=d.arch)
+    p.add_argument("--arch", choices=["mlp", "cnn"], default=None,
+                   help=f"default {d.arch}, or the --init-from artifact's")
     p.add_argument("--epochs", type=int, default=None, help="default: 25 (mlp), 11 (cnn)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
@@ -257,6 +286,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="outlier exposure: weight of the generated non-digits' loss (0: off)")
     p.add_argument("--outlier-kinds", nargs="+", default=[], choices=list(SETS), metavar="KIND",
                    help=f"generated sets to use (default: {' '.join(TRAINING_KINDS)})")
+    p.add_argument("--init-from", type=Path, default=None, metavar="ARTIFACT",
+                   help="start from this artifact's weights (fine-tuning; its architecture and "
+                   "model name unless --model-name)")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -264,6 +296,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.init_from is not None:
+        try:
+            start = read_metadata(args.init_from)
+        except (ArtifactError, OSError) as exc:
+            print(f"error: --init-from: {exc}", file=sys.stderr)
+            return 2
+        arch = "cnn" if any(spec["type"] == "conv2d" for spec in start["architecture"]) else "mlp"
+        if args.arch not in (None, arch):
+            print(f"error: --arch {args.arch}, but {args.init_from} is a {arch}", file=sys.stderr)
+            return 2
+        args.arch, args.model_name = arch, args.model_name or start["model_name"]
+    args.arch = args.arch or "mlp"
     config = TrainConfig(
         arch=args.arch, epochs=args.epochs or (25 if args.arch == "mlp" else 11),
         batch_size=args.batch_size, optimizer=args.optimizer,
@@ -271,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_size=args.val_size,
         limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
         outlier_weight=args.outlier_weight, outlier_kinds=tuple(args.outlier_kinds),
+        init_from=None if args.init_from is None else str(args.init_from),
     )
     data_dir = args.data_dir or default_data_dir()
     if args.download:

@@ -122,3 +122,35 @@ def test_normalisation_stats_reproduce_the_shipped_models_constants(mnist: Mnist
     for name in ("mnist-mlp", "mnist-cnn"):
         recorded = load_artifact(WEIGHTS / name / "1.npz").metadata["input"]
         assert (recorded["mean"], recorded["std"]) == (mean, std)
+
+
+def test_init_from_continues_an_artifact_instead_of_starting_again(mnist: Mnist, tmp_path, capsys) -> None:
+    weights = tmp_path / "weights"
+    base = ["--epochs", "1", "--no-progress", "--no-report", "--weights-dir", str(weights), "--seed", "3"]
+    assert main(["--arch", "mlp", "--limit-train", "5000", *base]) == 0  # ~90 %: the starting point
+    start = load_artifact(weights / "mnist-mlp" / "1.npz")
+    # 200 images at a low learning rate: from scratch that is a poor model, from version 1 it keeps
+    # version 1's accuracy
+    few = ["--limit-train", "200", "--lr", "1e-4", *base]
+    assert main(["--init-from", str(start.path), "--model-name", "mnist-mlp", *few]) == 0
+    assert main(["--arch", "mlp", "--model-name", "from-scratch", *few]) == 0
+    capsys.readouterr()
+    tuned = load_artifact(weights / "mnist-mlp" / "2.npz").metadata
+    scratch = load_artifact(weights / "from-scratch" / "1.npz").metadata
+    assert tuned["architecture"] == start.metadata["architecture"]
+    assert tuned["training"]["init_from"] == {"model_name": "mnist-mlp", "version": 1, "sha256": start.sha256}
+    assert tuned["input"]["mean"] == start.metadata["input"]["mean"]  # the constants it was trained with
+    before = start.metadata["metrics"]["test_accuracy"]
+    assert tuned["metrics"]["test_accuracy"] > before - 0.02
+    assert scratch["metrics"]["test_accuracy"] < before - 0.05
+    assert scratch["training"]["init_from"] is None
+
+
+def test_init_from_names_what_is_wrong(tmp_path, capsys) -> None:
+    cnn = WEIGHTS / "mnist-cnn" / "1.npz"
+    assert main(["--init-from", str(cnn), "--arch", "mlp", "--weights-dir", str(tmp_path)]) == 2
+    assert f"--arch mlp, but {cnn} is a cnn" in capsys.readouterr().err
+    assert main(["--init-from", str(tmp_path / "nope.npz"), "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --init-from") and "nope.npz" in err
+    assert not any(tmp_path.iterdir())  # nothing written
