@@ -43,17 +43,20 @@ def test_measures_on_a_case_worked_by_hand() -> None:
     assert got["brier"] == pytest.approx((2 * 0.01 + 2 * 0.36 + 2 * 0.09 + 2 * 0.04) / 4)
 
 
-def test_calibrate_keeps_the_method_with_the_lower_validation_nll() -> None:
-    # logits whose scale varies per example but whose direction carries the answer: the
-    # normalised form calibrates them, one plain temperature cannot
+def test_calibrate_keeps_the_logits_scale_that_says_no_idea() -> None:
+    # logits whose scale varies per example but whose direction carries the answer: the normalised
+    # form fits these digits better, yet it would make a near-uniform answer (a blank image's small,
+    # almost equal logits) confident; the plain temperature is kept
     z, labels = sampled(8000, 1.0, seed=2)
     unit = calibrated_logits(z, "normalised_temperature", 1.0)
     scaled = unit * np.random.default_rng(5).uniform(2, 40, size=(len(z), 1)) * 8
     half = len(z) // 2
     record = calibrate(scaled[:half], labels[:half], scaled[half:], labels[half:])
-    assert record["method"] == "normalised_temperature"
-    candidates = record["candidates"]
-    nll = {method: figures["validation_nll"] for method, figures in candidates.items()}
+    assert record["method"] == "temperature"
+    nll = {method: figures["validation_nll"] for method, figures in record["candidates"].items()}
     assert nll["normalised_temperature"] < nll["temperature"]
-    assert record["test_after"]["ece"] < record["test_before"]["ece"]
+    unsure = np.array([[0.02, 0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    for method, figures in record["candidates"].items():
+        top = softmax(calibrated_logits(unsure, method, figures["temperature"])).max()
+        assert (top < 0.2) == (method == "temperature"), (method, top)
     assert record["test_after"]["nll"] < record["test_before"]["nll"]
