@@ -29,8 +29,8 @@ from service.models.registry import Route
 
 router = APIRouter(prefix="/v1", tags=["explain"])
 Steps = Annotated[int | None, Query(ge=1, le=MAX_STEPS, description=(
-    "Integration steps. Default: adaptive, from 32 doubling until `completeness_error` <= 1 % "
-    f"or {MAX_STEPS} steps."))]
+    "Integration steps, equal. Default: adaptive, 32 equal steps, then the worst halved until "
+    f"`completeness_error` <= 1 % or {MAX_STEPS} steps."))]
 
 
 def _explain(request: Request, route: Route, pixels: np.ndarray, steps: int | None) -> dict[str, Any]:

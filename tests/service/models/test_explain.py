@@ -56,8 +56,24 @@ def test_default_steps_are_complete_within_one_percent(weights_dir: Path, mnist:
         assert (found.saliency[pixels == 0] == 0).all()  # black pixels differ in nothing from the baseline
         errors.append(found.completeness_error)
         steps.append(found.steps)
-    assert all(e <= TOLERANCE for e, s in zip(errors, steps, strict=True) if s < MAX_STEPS), errors
-    assert min(steps) == START_STEPS
+    assert max(errors) <= TOLERANCE, errors
+    assert min(steps) == START_STEPS and max(steps) < MAX_STEPS
+
+
+@pytest.mark.mnist
+def test_halving_the_worst_intervals_meets_the_tolerance_where_equal_steps_do_not(
+        weights_dir: Path, mnist: Mnist) -> None:
+    # test digits 2, 31 and 46: 256 equal steps leave the CNN v1's sum 3 to 13 % off its logit
+    model = InferenceModel.from_artifact(load_artifact(weights_dir / "mnist-cnn" / "1.npz"))
+    for index in (2, 31, 46):
+        pixels = mnist.test_images[index].reshape(784).astype(np.float32)
+        target = int(model.logits(pixels[None]).argmax())
+        equal = integrated_gradients(model, pixels, target, steps=MAX_STEPS)
+        adaptive = integrated_gradients(model, pixels, target)
+        assert equal.completeness_error > TOLERANCE, index
+        assert adaptive.completeness_error <= TOLERANCE and adaptive.steps < MAX_STEPS, index
+        # the same attributions, to within what the equal steps' own error allows
+        assert np.abs(adaptive.saliency - equal.saliency).sum() < np.abs(equal.saliency).sum() * 0.2
 
 
 @pytest.mark.mnist
