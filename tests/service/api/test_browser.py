@@ -33,16 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-@pytest.fixture(scope="module")
-def deciding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The real mnist-serve serving a model with the "not a digit" decision: mnist-mlp (the
-    default CNN's version with one is not shipped yet: see benchmarks/README.md)."""
-    log_dir = tmp_path_factory.mktemp("deciding-server")
-    with running_server("--weights-dir", str(shipped_weights()), "--model", "mnist-mlp",
-                        log_dir=log_dir) as process:
-        yield process
-
-
 def open_page(browser: Any, server: ServerProcess, width: int, height: int,
               phone: bool = False) -> tuple[Any, list[str]]:
     """A new page at / and the list that collects console errors and requests to other hosts."""
@@ -179,9 +169,9 @@ def predict_drawn(page: Any) -> None:
     assert page.locator("#result").get_attribute("data-status") == "ready", page.inner_text("#error")
 
 
-def test_a_scribble_is_answered_as_not_a_digit(browser: Any, deciding_server: ServerProcess,
+def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProcess,
                                                tmp_path: Path) -> None:
-    page, problems = open_page(browser, deciding_server, 1280, 800)
+    page, problems = open_page(browser, server, 1280, 800)
     page.click("#clear")
     # a zigzag across the whole pad: no digit looks like it
     trace_polyline(page, [(0.1, 0.2), (0.3, 0.8), (0.47, 0.2), (0.64, 0.8), (0.82, 0.2), (0.93, 0.7)])
@@ -213,9 +203,9 @@ def saliency_pixels(page: Any) -> dict[str, int]:
     return counts
 
 
-def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, deciding_server: ServerProcess,
+def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, server: ServerProcess,
                                                            mnist: Mnist, tmp_path: Path) -> None:
-    page, problems = open_page(browser, deciding_server, 375, 667, phone=True)
+    page, problems = open_page(browser, server, 375, 667, phone=True)
     index = first_of_each_class(mnist)[7]
     shown, _, _ = draw_and_predict(page, mnist.test_images[index], touch=True)
     assert shown == 7 and is_digit(page)

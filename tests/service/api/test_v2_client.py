@@ -16,7 +16,7 @@ from testkit.shipped import newest_shipped, shipped_weights
 from training.data import Mnist
 
 pytestmark = [pytest.mark.mnist, pytest.mark.slow]
-MODEL = "mnist-mlp"  # the shipped model with the "not a digit" decision (its is_digit output)
+MODEL = "mnist-cnn"  # the default model; its newest version has the "not a digit" decision (is_digit)
 VERSION = str(newest_shipped(MODEL))  # served: a fresh server serves the newest version
 ALL_OUTPUTS = [("probabilities", True), ("digit", True), ("is_digit", True)]
 N_IMAGES = 64

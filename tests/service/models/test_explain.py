@@ -63,9 +63,9 @@ def test_default_steps_are_complete_within_one_percent(weights_dir: Path, mnist:
 @pytest.mark.mnist
 def test_halving_the_worst_intervals_meets_the_tolerance_where_equal_steps_do_not(
         weights_dir: Path, mnist: Mnist) -> None:
-    # test digits 2, 31 and 46: 256 equal steps leave the CNN v1's sum 3 to 13 % off its logit
+    # test digits 2 and 31: 256 equal steps leave the CNN v1's sum 3 and 3.5 % off its logit change
     model = InferenceModel.from_artifact(load_artifact(weights_dir / "mnist-cnn" / "1.npz"))
-    for index in (2, 31, 46):
+    for index in (2, 31):
         pixels = mnist.test_images[index].reshape(784).astype(np.float32)
         target = int(model.logits(pixels[None]).argmax())
         equal = integrated_gradients(model, pixels, target, steps=MAX_STEPS)
