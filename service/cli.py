@@ -21,6 +21,8 @@ from uvicorn.supervisors import Multiprocess
 from neuralnet.artifact import ArtifactError
 from service.config import Settings
 from service.main import start_models
+from service.models.loaded_model import LoadedModel
+from service.models.served_state import read_state
 
 FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "workers": "MNIST_WORKERS", "model": "MNIST_MODEL",
          "version": "MNIST_VERSION", "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
@@ -57,6 +59,19 @@ def http_protocol(http: str) -> type[asyncio.Protocol] | str:
     return HeaderTimeoutProtocol
 
 
+def record_served_versions(settings: Settings) -> LoadedModel:
+    """Load the served versions once, before any worker starts (failing fast, with one clear line),
+    and record them. A pinned `--version` then lives in the record and leaves the workers'
+    environment: every worker, however late it starts or restarts, follows the record, instead of
+    applying the pin again over a repository call another worker answered meanwhile."""
+    manager = start_models(settings, record=True)
+    if settings.version != "latest" and read_state(manager.state_path) == manager.applied:
+        os.environ["MNIST_VERSION"] = "latest"  # kept when the record could not be written
+    model = manager.registry.default_model()
+    assert model is not None
+    return model
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -73,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-serve: invalid settings: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     try:
-        # fail fast, with one clear line, before binding the port (nothing recorded: the workers do)
-        model = start_models(settings, record=False).registry.default_model()
-        assert model is not None
+        model = record_served_versions(settings)
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,51 @@
+"""`mnist-serve`'s start: the served versions are recorded once, before any worker starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from service.cli import record_served_versions
+from service.config import Settings
+from service.main import start_models
+from service.models.served_state import Served, State, read_state
+from testkit.artifacts import shipped_copy
+
+
+@pytest.fixture
+def pinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two versions of mnist-mlp, the server asked for version 1 (`--model mnist-mlp --version 1`)."""
+    weights = tmp_path / "weights"
+    shipped_copy(weights, 1)
+    shipped_copy(weights, 2)
+    for name, value in {"MNIST_WEIGHTS_DIR": str(weights), "MNIST_MODEL": "mnist-mlp",
+                        "MNIST_VERSION": "1", "MNIST_STATE_PATH": str(tmp_path / "serving.json")}.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path / "serving.json"
+
+
+def promote_version_2(state: State) -> State:
+    return {**state, "mnist-mlp": Served(2)}
+
+
+def test_a_worker_starting_late_keeps_a_call_answered_meanwhile(pinned: Path) -> None:
+    assert record_served_versions(Settings()).version == 1
+    assert read_state(pinned)["mnist-mlp"] == Served(1)
+    first = start_models(Settings())  # a worker, as uvicorn starts it: from the environment
+    asyncio.run(first.change(promote_version_2))  # a repository call it answers
+    late = start_models(Settings())  # another worker, starting (or restarting) after the call
+    served = late.registry.default_model()
+    assert served is not None and served.version == 2
+    assert read_state(pinned)["mnist-mlp"] == Served(2)
+
+
+def test_the_pin_stays_where_nothing_can_be_recorded(pinned: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a record in a folder that does not exist (as on a read-only image): each worker must pin again
+    monkeypatch.setenv("MNIST_STATE_PATH", str(pinned.parent / "missing" / "serving.json"))
+    assert record_served_versions(Settings()).version == 1
+    assert os.environ["MNIST_VERSION"] == "1"
+    served = start_models(Settings()).registry.default_model()
+    assert served is not None and served.version == 1
