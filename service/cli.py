@@ -1,4 +1,4 @@
-"""`mnist-serve`: check the configured model loads, then run uvicorn with the settings.
+"""`mnist-serve`: load and record the served versions once, then run uvicorn with the settings.
 
 Flags override the MNIST_* environment; they are passed to the server (and every worker) through
 that same environment, so one Settings class is the only source of configuration.
