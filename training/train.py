@@ -93,16 +93,13 @@ def normalisation_stats(train_images: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(model: Sequential, x: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """(loss, accuracy, predictions) on normalised inputs."""
+    """(loss, accuracy, logits) on normalised inputs."""
     logits = model.predict_logits(x)
     loss, _ = softmax_cross_entropy(logits, one_hot(labels, dtype=logits.dtype))
-    pred = logits.argmax(axis=1)
-    return loss, float((pred == labels).mean()), pred
+    return loss, float((logits.argmax(axis=1) == labels).mean()), logits
 
 
 def build(config: TrainConfig, rng: np.random.Generator) -> Sequential:
-    if config.init_from is not None:
-        return from_artifact(load_artifact(config.init_from), rng)
     if config.arch == "mlp":
         return build_mlp(rng, dropout=0.2 if config.dropout is None else config.dropout)
     if config.arch == "cnn":
@@ -119,12 +116,6 @@ def from_artifact(artifact: Artifact, rng: np.random.Generator) -> Sequential:
     return model
 
 
-def starting_point(path: str) -> dict[str, Any]:
-    """What `--init-from` records of the artifact training started from."""
-    artifact = load_artifact(path)
-    return {"model_name": artifact.name, "version": artifact.version, "sha256": artifact.sha256}
-
-
 def train(config: TrainConfig, data: Mnist, progress: bool = True,
           log: Any = print) -> tuple[Sequential, dict[str, Any], History]:
     """Train a model; returns it (best-on-validation weights), a metrics dict and the history."""
@@ -135,9 +126,9 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     train_px = data.train_images[train_idx].astype(np.float32) / 255.0
     train_y = data.train_labels[train_idx]
     mean, std = normalisation_stats(data.train_images[train_idx])
-    if config.init_from is not None:  # the constants the starting weights were trained with
-        given = read_metadata(config.init_from)["input"]
-        mean, std = float(given["mean"]), float(given["std"])
+    initial = load_artifact(config.init_from) if config.init_from is not None else None
+    if initial is not None:  # the constants the starting weights were trained with
+        mean, std = float(initial.metadata["input"]["mean"]), float(initial.metadata["input"]["std"])
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 
@@ -146,7 +137,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         kinds = config.outlier_kinds or TRAINING_KINDS
         pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
         log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
-    model = build(config, rng)
+    model = build(config, rng) if initial is None else from_artifact(initial, rng)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
@@ -201,10 +192,9 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     model.load_state(best[1])
     wall = time.perf_counter() - start
     train_loss, train_acc, _ = evaluate(model, normalise(data.train_images[train_idx], mean, std), train_y)
-    val_loss, val_acc, _ = evaluate(model, x_val, y_val)
+    val_loss, val_acc, val_logits = evaluate(model, x_val, y_val)
     x_test = normalise(data.test_images, mean, std)
-    test_loss, test_acc, _ = evaluate(model, x_test, data.test_labels)
-    val_logits, test_logits = model.predict_logits(x_val), model.predict_logits(x_test)
+    test_loss, test_acc, test_logits = evaluate(model, x_test, data.test_labels)
     calibration = calibrate(val_logits, y_val, test_logits, data.test_labels)
     ood = decide(val_logits, test_logits, lambda px: model.predict_logits(normalise(px, mean, std)),
                  (calibration["method"], calibration["temperature"]),  # type: ignore[arg-type]
@@ -219,6 +209,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         "best_epoch": best[2], "wall_time_seconds": wall,
         "normalisation": {"mean": mean, "std": std},
         "calibration": calibration, "ood": ood,
+        "init_from": None if initial is None else {"model_name": initial.name, "version": initial.version,
+                                                    "sha256": initial.sha256},
     }
     return model, metrics, history
 
@@ -240,12 +232,13 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "parameter_count": int(sum(a.size for a in arrays.values())),
         "training": {
             **{k: v for k, v in asdict(config).items() if k not in ("model_name", "init_from")},
-            "init_from": starting_point(config.init_from) if config.init_from else None,
+            "init_from": metrics["init_from"],
             "augmentation": AffineConfig().as_dict() if config.augment else None,
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
             "command": command,
         },
-        "metrics": {k: v for k, v in metrics.items() if k not in ("normalisation", "calibration", "ood")},
+        "metrics": {k: v for k, v in metrics.items()
+                    if k not in ("normalisation", "calibration", "ood", "init_from")},
         "calibration": metrics["calibration"],
         "ood": metrics["ood"],
         "history": history.epochs,
