@@ -16,11 +16,11 @@ from service.api.responses import JSONResponse
 from service.api.serving import answer, compare_later, manager_of, route_of
 from service.codecs.pixels import SIDE
 from service.codecs.v2.protocol import (
-    OUTPUTS,
     PATH_PREFIX,
     InferenceRequest,
     encode_response,
     model_outputs,
+    outputs_metadata,
     parse_infer_request,
 )
 from service.codecs.v2.schemas import (
@@ -35,7 +35,6 @@ from service.models.registry import Route
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
-SHAPES = {"probabilities": [-1, 10], "digit": [-1], "is_digit": [-1]}
 EMPTY_OK: dict[int | str, dict[str, Any]] = {200: {"description": "Yes (empty body)."},
                                              "4XX": V2_ERRORS["4XX"]}
 
@@ -83,8 +82,7 @@ def _metadata(request: Request, name: str, version: str | None = None) -> dict[s
     return {"name": name, "versions": versions if version is None else [version], "platform": "numpy",
             # [-1, 784] and [-1, 1, 28, 28] are accepted as well (see the README)
             "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, SIDE, SIDE]}],
-            "outputs": [{"name": output, "datatype": OUTPUTS[output][0], "shape": SHAPES[output]}
-                        for output in model_outputs(model.has_decision)]}
+            "outputs": outputs_metadata(model.has_decision)}
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=V2_ERRORS)

@@ -52,6 +52,13 @@ def model_outputs(has_decision: bool) -> tuple[str, ...]:
     return tuple(OUTPUTS) if has_decision else PLAIN_OUTPUTS
 
 
+def outputs_metadata(has_decision: bool) -> list[dict[str, Any]]:
+    """The model metadata's `outputs`: name, datatype and shape (-1: any batch size) of each."""
+    shapes = {"probabilities": [-1, 10], "digit": [-1], "is_digit": [-1]}
+    return [{"name": name, "datatype": OUTPUTS[name][0], "shape": shapes[name]}
+            for name in model_outputs(has_decision)]
+
+
 @dataclass(frozen=True)
 class InferenceRequest:
     """A validated request: the images as (N, 784) float32 0-255, and the outputs wanted."""

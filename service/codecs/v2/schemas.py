@@ -72,7 +72,7 @@ class ModelMetadata(BaseModel):
 class ResponseOutput(BaseModel):
     name: str = Field(description="`probabilities`, `digit` or `is_digit`.", examples=["digit"])
     shape: list[int] = Field(description="Full shape, batch first.", examples=[[2]])
-    datatype: str = Field(description="FP32 or INT64.", examples=["INT64"])
+    datatype: str = Field(description="FP32, INT64 or BOOL.", examples=["INT64"])
     parameters: dict[str, Any] | None = Field(None, description="`binary_data_size` when the tensor's "
                                               "bytes follow the JSON.")
     data: list[float] | None = Field(None, description="Row-major, flat (absent when binary).",
