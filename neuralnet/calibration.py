@@ -4,10 +4,10 @@
     normalised_temperature   p = softmax(u / T),   u = (z - mean_k z_k) / ||z - mean_k z_k||
 
 z: the logits (N, K); T > 0 is fitted on the validation split (training/calibration.py). Neither
-changes the predicted class. The second divides out each answer's logit scale first: a network
-trained with outlier exposure keeps its logits small on unusual inputs, digits among them, so one
-temperature leaves those digits under-confident while the rest are over-confident; on the unit
-sphere one T fits both (LogitNorm, Wei et al., ICML 2022, applied after training).
+changes the predicted class. The second divides out each answer's logit scale (LogitNorm, Wei et
+al., ICML 2022, applied after training): it fits digits a little better, but the scale is what
+says "no idea" on a non-digit, so `mnist-train` keeps the plain temperature. The second is read
+for the one artifact that records it (`mnist-mlp` v2).
 """
 
 from __future__ import annotations
