@@ -1,0 +1,70 @@
+"""The gRPC server of one worker: grpc.aio on the worker's own event loop, started and stopped by
+the app's lifespan (service/main.py), next to uvicorn's HTTP server.
+
+Several workers share MNIST_GRPC_PORT with SO_REUSEPORT: each binds it, and the kernel spreads new
+connections among them (a gRPC connection then stays with its worker). With one worker the option
+is off, so a port another process holds is an error at start-up, not a silent share.
+
+A message over MNIST_MAX_BODY_BYTES is refused by gRPC's own limit on the message's declared length
+(RESOURCE_EXHAUSTED) before a buffer for it is allocated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from service.api.logs import AccessLog
+from service.config import Settings
+from service.dataplane.plane import DataPlane
+from service.grpc.calls import SERVICE, CallRecorder
+from service.grpc.protos.inference_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+from service.grpc.servicer import InferenceServicer
+
+log = logging.getLogger("service")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@dataclass
+class GRPCServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    address: str
+
+    async def stop(self, grace: float) -> None:
+        """Drain: health NOT_SERVING at once, new calls refused, calls in flight get `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        log.info("gRPC server stopped", extra={"address": self.address})
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    return [("grpc.max_receive_message_length", settings.max_body_bytes),
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            # Answers are small next to requests, but a batch's typed outputs can grow past the
+            # default 4 MiB: allow the largest batch's
+            ("grpc.max_send_message_length", max(settings.max_body_bytes, 4 * 1024 * 1024)),
+            ("grpc.max_concurrent_streams", settings.max_in_flight * 4)]
+
+
+async def start_grpc(settings: Settings, plane: DataPlane, access_log: AccessLog, server_name: str,
+                     server_version: str) -> GRPCServer | None:
+    """Start serving on settings.host:settings.grpc_port (None when that port is 0)."""
+    if not settings.grpc_port:
+        return None
+    server = grpc.aio.server(options=server_options(settings))
+    servicer = InferenceServicer(plane, CallRecorder(plane.metrics, access_log), server_name, server_version)
+    add_GRPCInferenceServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{settings.host}:{settings.grpc_port}"
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot serve gRPC on {address}")
+    await server.start()
+    for service in ("", SERVICE):  # "": the whole server, what Kubernetes' gRPC probe asks by default
+        await health_servicer.set(service, SERVING)
+    log.info("gRPC server started", extra={"address": address})
+    return GRPCServer(server, health_servicer, address)
