@@ -55,6 +55,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     port: int
+    grpc_port: int | None = None  # the gRPC service's, when the caller gave it one
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -11,8 +11,12 @@ A message over MNIST_MAX_BODY_BYTES is refused by gRPC's own limit on the messag
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import threading
 from dataclasses import dataclass
+from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,12 +37,41 @@ class GRPCServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     address: str
+    grace: float
+    draining: asyncio.Task[None] | None = None
 
-    async def stop(self, grace: float) -> None:
-        """Drain: health NOT_SERVING at once, new calls refused, calls in flight get `grace` seconds."""
+    def drain(self) -> asyncio.Task[None]:
+        """Start draining (once): health NOT_SERVING at once, new calls refused, calls in flight
+        get `grace` seconds."""
+        if self.draining is None:
+            self.draining = asyncio.get_running_loop().create_task(self._drain())
+        return self.draining
+
+    async def _drain(self) -> None:
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        await self.server.stop(self.grace)
         log.info("gRPC server stopped", extra={"address": self.address})
+
+    async def stop(self) -> None:
+        await self.drain()
+
+    def drain_on_signals(self) -> None:
+        """Drain on SIGTERM/SIGINT at once, while uvicorn drains HTTP (its handler still runs
+        first), not only after it: the app's shutdown comes when HTTP is done, and both drains
+        must fit in one grace period. Only from the main thread (uvicorn's), where signals arrive."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, frame)
+            loop.call_soon_threadsafe(self.drain)
+
+        for sig in previous:
+            signal.signal(sig, on_signal)
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -67,4 +100,4 @@ async def start_grpc(settings: Settings, plane: DataPlane, access_log: AccessLog
     for service in ("", SERVICE):  # "": the whole server, what Kubernetes' gRPC probe asks by default
         await health_servicer.set(service, SERVING)
     log.info("gRPC server started", extra={"address": address})
-    return GRPCServer(server, health_servicer, address)
+    return GRPCServer(server, health_servicer, address, grace=settings.shutdown_timeout_seconds)
