@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.api.errors import error_body
+from service.api.handlers import error_body
 from service.config import get_settings
 
 

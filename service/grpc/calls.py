@@ -35,6 +35,8 @@ STATUS_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAU
 HTTP_STATUS = {code: status for status, code in STATUS_CODES.items() if status not in (415, 422, 408)}
 HTTP_STATUS.update({grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: CLIENT_CLOSED_REQUEST,
                     grpc.StatusCode.INTERNAL: 500})
+# Health probes, not counted as traffic (as REST's /health/ and /v2/health/ routes are not)
+PROBES = frozenset(f"/{SERVICE}/{name}" for name in ("ServerLive", "ServerReady", "ModelReady"))
 REQUEST_ID_KEY = "x-request-id"
 VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 _ID_PREFIX = uuid.uuid4().hex[:16]
@@ -68,7 +70,8 @@ class CallRecorder:
 
     def record(self, route: str, rid: str, code: grpc.StatusCode, seconds: float) -> None:
         status = HTTP_STATUS.get(code, 500)
-        self.metrics.observe_request(route, "POST", status, seconds, protocol=PROTOCOL)
+        if route not in PROBES:
+            self.metrics.observe_request(route, "POST", status, seconds, protocol=PROTOCOL)
         self.access_log.request(request_id=rid, protocol=PROTOCOL, method="POST", route=route, path=route,
                                 status=status, grpc_status=code.name, duration_ms=round(seconds * 1000, 3))
 

@@ -16,7 +16,7 @@ import orjson
 from google.protobuf import json_format
 
 from service.admin import check_admin_token, load_model, repository_entries, unload_model
-from service.api.routes.v2_extensions import model_config
+from service.api.routes.v2_extensions import config_of
 from service.codecs.v2.grpc import parameters_dict
 from service.dataplane.plane import DataPlane, ModelRef
 from service.dataplane.statistics import model_statistics
@@ -57,7 +57,7 @@ class RepositoryRPCs:
 
     @rpc
     async def ModelConfig(self, request: Any, context: Any) -> Any:
-        config = model_config(self.plane, _ref(request.name, request.version))
+        config = config_of(self.plane, _ref(request.name, request.version))
         return pb.ModelConfigResponse(config=json_format.ParseDict(config, pb.ModelConfig()))
 
     @rpc

@@ -30,6 +30,7 @@ from service.grpc.servicer import InferenceServicer
 
 log = logging.getLogger("service")
 SERVING = health_pb2.HealthCheckResponse.SERVING
+MORE_CALLS_READ = 16  # calls read beyond the in-flight limit, to be answered UNAVAILABLE (health probes too)
 
 
 @dataclass
@@ -77,10 +78,10 @@ class GRPCServer:
 def server_options(settings: Settings) -> list[tuple[str, int]]:
     return [("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-            # Answers are small next to requests, but a batch's typed outputs can grow past the
-            # default 4 MiB: allow the largest batch's
-            ("grpc.max_send_message_length", max(settings.max_body_bytes, 4 * 1024 * 1024)),
-            ("grpc.max_concurrent_streams", settings.max_in_flight * 4)]
+            # HTTP/2 flow-control windows stay at their initial size (no bandwidth probing): a client
+            # has only that much in flight, so a message over the limit is refused having cost the
+            # server its first window, not tens of MiB buffered while the refusal travels back
+            ("grpc.http2.bdp_probe", 0)]
 
 
 async def start_grpc(settings: Settings, plane: DataPlane, access_log: AccessLog, server_name: str,
@@ -88,7 +89,11 @@ async def start_grpc(settings: Settings, plane: DataPlane, access_log: AccessLog
     """Start serving on settings.host:settings.grpc_port (None when that port is 0)."""
     if not settings.grpc_port:
         return None
-    server = grpc.aio.server(options=server_options(settings))
+    # Calls past the in-flight limit get UNAVAILABLE from the servicer at once, but gRPC has read
+    # each one's message by then: this caps how many it reads at once (RESOURCE_EXHAUSTED beyond),
+    # so many connections of large messages cannot hold more than that many of them
+    server = grpc.aio.server(options=server_options(settings),
+                             maximum_concurrent_rpcs=settings.max_in_flight + MORE_CALLS_READ)
     servicer = InferenceServicer(plane, CallRecorder(plane.metrics, access_log), server_name, server_version)
     add_GRPCInferenceServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

@@ -31,7 +31,8 @@ def ref_of(name: str, version: str) -> ModelRef:
 
 
 class InferenceServicer(RepositoryRPCs, GRPCInferenceServiceServicer):
-    def __init__(self, plane: DataPlane, recorder: CallRecorder, server_name: str, server_version: str) -> None:
+    def __init__(self, plane: DataPlane, recorder: CallRecorder, server_name: str,
+                 server_version: str) -> None:
         self.plane, self.recorder = plane, recorder
         self.settings, self.metrics = plane.settings, plane.metrics
         self.server_name, self.server_version = server_name, server_version

@@ -18,18 +18,16 @@ from typing import Any
 import numpy as np
 
 from service.codecs.pixels import PIXELS
+from service.codecs.v2.errors import bad_input as _bad
+from service.codecs.v2.outputs import OUTPUTS, chosen_outputs
 from service.codecs.v2.protocol import (
-    BAD_INPUT_STATUS,
-    OUTPUTS,
     InferenceRequest,
     check_inputs,
     check_pixels,
     check_shape,
     checked_values,
-    chosen_outputs,
     dtype_of,
 )
-from service.api.errors import APIError as ServiceError
 from service.grpc.protos import inference_pb2 as pb
 
 # The InferTensorContents field of each datatype (8- and 16-bit integers travel in 32-bit fields);
@@ -57,10 +55,6 @@ def decode_seconds(request: Any) -> float:
     if request.raw_input_contents:
         return 0.0
     return sum(math.prod(t.shape) for t in request.inputs) * TYPED_SECONDS_PER_VALUE
-
-
-def _bad(message: str) -> ServiceError:
-    return ServiceError(BAD_INPUT_STATUS, message)
 
 
 def parameter_value(parameter: Any) -> Any:

@@ -102,11 +102,11 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
     def delta(metric: str, **labels: str) -> float:
         return value(after, metric, **labels) - value(before, metric, **labels)
 
-    requests = "mnist_http_requests_total"
-    assert delta(requests, route="/v1/predict", method="POST", status="200") == 4
-    assert delta(requests, route="/v1/predict", method="POST", status="422") == 1
-    assert delta(requests, route="/v1/predict/batch", method="POST", status="200") == 1
-    assert delta("mnist_http_request_duration_seconds_count", route="/v1/predict", method="POST",
+    requests = "mnist_requests_total"
+    assert delta(requests, protocol="rest", route="/v1/predict", method="POST", status="200") == 4
+    assert delta(requests, protocol="rest", route="/v1/predict", method="POST", status="422") == 1
+    assert delta(requests, protocol="rest", route="/v1/predict/batch", method="POST", status="200") == 1
+    assert delta("mnist_request_duration_seconds_count", protocol="rest", route="/v1/predict", method="POST",
                  status="200") == 4
     assert delta("mnist_images_predicted_total") == 3 + 4 + 1
     assert delta("mnist_batch_size_count") == 5
@@ -127,17 +127,17 @@ def test_health_metrics_and_unknown_paths_are_not_traffic(client: TestClient) ->
     for path in ("/health/live", "/health/ready", "/metrics", "/health/live"):
         assert client.get(path).status_code == 200
     after = scrape(client)
-    counted = {key: v for key, v in after.items() if key[0] == "mnist_http_requests_total"}
+    counted = {key: v for key, v in after.items() if key[0] == "mnist_requests_total"}
     changed = {key for key, v in counted.items() if v != value(before, key[0], **dict(key[1]))}
     assert changed == set()
-    routes = {dict(labels)["route"] for name, labels in after if name == "mnist_http_requests_total"}
+    routes = {dict(labels)["route"] for name, labels in after if name == "mnist_requests_total"}
     assert not any(r.startswith("/health") or r == "/metrics" for r in routes)
 
 
 def test_unknown_paths_share_one_label(client: TestClient) -> None:
     for path in ("/a", "/b/c", "/v1/predictx"):
         assert client.get(path).status_code == 404
-    routes = {dict(labels)["route"] for name, labels in scrape(client) if name == "mnist_http_requests_total"}
+    routes = {dict(labels)["route"] for name, labels in scrape(client) if name == "mnist_requests_total"}
     assert "unmatched" in routes
     assert not {"/a", "/b/c", "/v1/predictx"} & routes
 
@@ -146,7 +146,7 @@ def test_invented_http_methods_share_one_metric_label(client: TestClient) -> Non
     for method in ("FOO", "BAR", "X" * 2000):
         assert client.request(method, "/v1/predict").status_code == 405
     series = scrape(client)
-    methods = {dict(labels)["method"] for name, labels in series if name == "mnist_http_requests_total"}
+    methods = {dict(labels)["method"] for name, labels in series if name == "mnist_requests_total"}
     assert "OTHER" in methods
     assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"}
 

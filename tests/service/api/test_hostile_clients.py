@@ -44,7 +44,7 @@ def test_client_hanging_up_mid_body_is_499_not_a_server_error(server: ServerProc
     assert "Traceback" not in server.log_text()
     metrics = httpx.get(f"{server.base_url}/metrics").text
     statuses = {s.labels["status"] for f in text_string_to_metric_families(metrics)
-                for s in f.samples if s.name == "mnist_http_requests_total"}
+                for s in f.samples if s.name == "mnist_requests_total"}
     assert "499" in statuses and "500" not in statuses
 
 

@@ -69,7 +69,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.is_server_live() and client.is_server_ready()
     server = client.get_server_metadata()
     assert server["name"] == "mnist-serve" and "binary_tensor_data" in server["extensions"]
-    expected = {"name": MODEL, "versions": [VERSION], "platform": "numpy",
+    expected = {"name": MODEL, "versions": [VERSION], "platform": "numpy_npz",
                 "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
                 "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
                             {"name": "digit", "datatype": "INT64", "shape": [-1]},

@@ -10,7 +10,8 @@ import pytest
 from tritonclient.grpc import InferResult, service_pb2
 
 from service.codecs.v2.grpc import CONTENTS_FIELDS, encode_model_infer, parse_model_infer
-from service.codecs.v2.protocol import DATATYPES, model_outputs
+from service.codecs.v2.outputs import model_outputs
+from service.codecs.v2.protocol import DATATYPES
 from service.errors import ServiceError
 from service.grpc.protos import inference_pb2 as pb
 
@@ -22,7 +23,7 @@ EXPECTED = PIXELS.reshape(3, 784).astype(np.float32)
 def raw_request(arr: np.ndarray, datatype: str, shape: list[int] | None = None, **fields: Any) -> Any:
     request = pb.ModelInferRequest(**fields)
     request.inputs.add(name="images", datatype=datatype, shape=shape or list(arr.shape))
-    request.raw_input_contents.append(arr.astype(DATATYPES[datatype]).tobytes())
+    request.raw_input_contents.append(arr.astype(DATATYPES.get(datatype, arr.dtype)).tobytes())
     return request
 
 
@@ -102,7 +103,6 @@ def test_binary_data_output_false_asks_for_typed_outputs() -> None:
 @pytest.mark.parametrize(("make", "expected"), [
     (lambda: raw_request(PIXELS, "UINT8", shape=[3, 27, 28]),
      "input 'images': shape [3, 27, 28] is not an image batch; use [N, 28, 28], [N, 784] or [N, 1, 28, 28]"),
-    (lambda: raw_request(PIXELS, "UINT8"), "batch size 3 must be 1 to 2 (MNIST_MAX_BATCH_SIZE)"),
     (lambda: raw_request(PIXELS.astype(bool), "BOOL"), "input 'images': datatype BOOL cannot carry pixels"),
     (lambda: raw_request(PIXELS, "UINT8", shape=[3, 784 * 2]), "not an image batch"),
     (lambda: typed_request([1.0] * 784, "FP16", [1, 784], "fp32_contents"),
@@ -123,7 +123,12 @@ def test_binary_data_output_false_asks_for_typed_outputs() -> None:
      "input 'images': element [0, 0] is -1, outside the pixel range 0-255"),
 ])
 def test_bad_input_says_what_and_where(make: Any, expected: str) -> None:
-    assert expected in error_of(make(), max_batch=2).message
+    assert expected in error_of(make()).message
+
+
+def test_batch_over_the_limit() -> None:
+    assert error_of(raw_request(PIXELS, "UINT8"), max_batch=2).message == (
+        "input 'images': batch size 3 must be 1 to 2 (MNIST_MAX_BATCH_SIZE)")
 
 
 def test_raw_size_that_disagrees_with_the_shape() -> None:

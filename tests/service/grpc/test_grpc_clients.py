@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import httpx
@@ -14,6 +17,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
+from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -27,6 +31,7 @@ VERSION = str(newest_shipped(MODEL))
 TOKEN = "grpc-test-token"
 N_IMAGES = 200
 AUTH = {"authorization": f"Bearer {TOKEN}"}
+Answer = tuple[np.ndarray, np.ndarray, np.ndarray]  # digits, probabilities, is_digit
 
 
 class GRPCServer:
@@ -56,7 +61,7 @@ def images(mnist: Mnist) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def v1_answer(server: GRPCServer, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def v1_answer(server: GRPCServer, images: np.ndarray) -> Answer:
     response = httpx.post(f"{server.process.base_url}/v1/predict/batch", json={"images": images.tolist()},
                           timeout=60, trust_env=False)
     assert response.status_code == 200, response.text
@@ -87,7 +92,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
 
 @pytest.mark.parametrize("datatype", ["UINT8", "FP32"])
 def test_infer_raw_agrees_with_v1_on_200_digits(client: triton.InferenceServerClient, images: np.ndarray,
-                                                v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray],
+                                                v1_answer: Answer,
                                                 datatype: str) -> None:
     array = images.astype(np.uint8 if datatype == "UINT8" else np.float32)
     tensor = triton.InferInput("images", list(array.shape), datatype)
@@ -101,7 +106,7 @@ def test_infer_raw_agrees_with_v1_on_200_digits(client: triton.InferenceServerCl
 
 def test_requested_outputs_only_and_one_image_at_a_time(client: triton.InferenceServerClient,
                                                         images: np.ndarray,
-                                                        v1_answer: tuple[np.ndarray, ...]) -> None:
+                                                        v1_answer: Answer) -> None:
     for i in range(5):
         tensor = triton.InferInput("images", [1, 784], "UINT8")
         tensor.set_data_from_numpy(images[i].reshape(1, 784))
@@ -111,7 +116,7 @@ def test_requested_outputs_only_and_one_image_at_a_time(client: triton.Inference
 
 
 def test_typed_contents_through_the_generated_stub(server: GRPCServer, images: np.ndarray,
-                                                   v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+                                                   v1_answer: Answer) -> None:
     """tritonclient's InferInput always sends raw bytes; its generated stub sends typed contents."""
     request = service_pb2.ModelInferRequest(model_name=MODEL, id="typed")
     tensor = request.inputs.add(name="images", datatype="UINT8", shape=[N_IMAGES, 28, 28])
@@ -126,7 +131,7 @@ def test_typed_contents_through_the_generated_stub(server: GRPCServer, images: n
 
 
 def test_asyncio_client(server: GRPCServer, images: np.ndarray,
-                        v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+                        v1_answer: Answer) -> None:
     async def run() -> None:
         async with triton_aio.InferenceServerClient(url=server.url) as aio_client:
             assert await aio_client.is_server_live() and await aio_client.is_server_ready()
@@ -143,7 +148,8 @@ def test_asyncio_client(server: GRPCServer, images: np.ndarray,
             config = (await aio_client.get_model_config(MODEL, as_json=True))["config"]
             assert config["name"] == MODEL
             index = await aio_client.get_model_repository_index(headers=AUTH, as_json=True)
-            assert {"name": MODEL, "version": VERSION, "state": "READY", "reason": "served"} in index["models"]
+            served = {"name": MODEL, "version": VERSION, "state": "READY", "reason": "served"}
+            assert served in index["models"]
 
     asyncio.run(run())
 
@@ -193,22 +199,63 @@ def test_repository_refuses_without_the_right_token(client: triton.InferenceServ
         assert "missing or wrong bearer token" in info.value.message()
 
 
-def test_kserve_sdk_client(server: GRPCServer, images: np.ndarray,
-                           v1_answer: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    kserve = pytest.importorskip("kserve")
-    from kserve import InferInput, InferRequest
+def test_calls_are_logged_and_counted_with_the_protocol(server: GRPCServer,
+                                                          client: triton.InferenceServerClient,
+                                                          images: np.ndarray) -> None:
+    tensor = triton.InferInput("images", [1, 28, 28], "UINT8")
+    tensor.set_data_from_numpy(images[:1])
+    client.infer(MODEL, [tensor], headers={"x-request-id": "logged-call-1"})
+    with pytest.raises(InferenceServerException):
+        client.infer("mnist-dnn", [tensor], headers={"x-request-id": "logged-call-2"})
+    lines = [json.loads(line) for line in server.process.log_text().splitlines() if "logged-call" in line]
+    route = "/inference.GRPCInferenceService/ModelInfer"
+    assert [(e["request_id"], e["protocol"], e["route"], e["status"], e["grpc_status"]) for e in lines] == [
+        ("logged-call-1", "grpc", route, 200, "OK"), ("logged-call-2", "grpc", route, 404, "NOT_FOUND")]
+    metrics = httpx.get(f"{server.process.base_url}/metrics", trust_env=False).text
+    counted = {(s.labels["protocol"], s.labels["route"], s.labels["status"]): s.value
+               for family in text_string_to_metric_families(metrics) for s in family.samples
+               if s.name == "mnist_requests_total"}
+    assert counted[("grpc", route, "200")] >= 1 and counted[("grpc", route, "404")] >= 1
+    assert not any(r.endswith("/ServerLive") for _, r, _ in counted)  # probes are not traffic
 
-    async def run() -> None:
-        kserve_client = kserve.InferenceGRPCClient(server.url, timeout=30)
-        try:
-            assert await kserve_client.is_server_ready()
-            tensor = InferInput("images", [N_IMAGES, 28, 28], "UINT8")
-            tensor.set_data_from_numpy(images, binary_data=True)
-            response = await kserve_client.infer(InferRequest(MODEL, infer_inputs=[tensor], request_id="k"))
-            assert response.id == "k"
-            out = {o.name: o.as_numpy() for o in response.outputs}
-            check_agrees(out["digit"], out["probabilities"], out["is_digit"], v1_answer)
-        finally:
-            await kserve_client.close()
 
-    asyncio.run(run())
+KSERVE_CLIENT = """
+import asyncio, json, sys
+
+import numpy as np
+from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+url, model, path = sys.argv[1:]
+images = np.load(path)
+
+
+async def main():
+    client = InferenceGRPCClient(url, timeout=30)
+    try:
+        ready = await client.is_server_ready()
+        tensor = InferInput("images", list(images.shape), "UINT8")
+        tensor.set_data_from_numpy(images, binary_data=True)
+        response = await client.infer(InferRequest(model, infer_inputs=[tensor], request_id="k"))
+        outputs = {o.name: o.as_numpy().tolist() for o in response.outputs}
+        print(json.dumps({"ready": ready, "id": response.id, "outputs": outputs}))
+    finally:
+        await client.close()
+
+
+asyncio.run(main())
+"""
+
+
+def test_kserve_sdk_client(server: GRPCServer, images: np.ndarray, tmp_path: Path,
+                           v1_answer: Answer) -> None:
+    """In a process of its own: the KServe SDK's generated code and tritonclient's both register
+    `inference.*` messages in protobuf's default pool, so the two cannot be imported together."""
+    np.save(tmp_path / "images.npy", images)
+    command = [sys.executable, "-c", KSERVE_CLIENT, server.url, MODEL, str(tmp_path / "images.npy")]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    answer = json.loads(run.stdout)
+    assert answer["ready"] is True and answer["id"] == "k"
+    out = answer["outputs"]
+    check_agrees(np.array(out["digit"]), np.array(out["probabilities"], np.float32),
+                 np.array(out["is_digit"]), v1_answer)
