@@ -8,6 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,7 +208,12 @@ def test_calls_are_logged_and_counted_with_the_protocol(server: GRPCServer,
     client.infer(MODEL, [tensor], headers={"x-request-id": "logged-call-1"})
     with pytest.raises(InferenceServerException):
         client.infer("mnist-dnn", [tensor], headers={"x-request-id": "logged-call-2"})
-    lines = [json.loads(line) for line in server.process.log_text().splitlines() if "logged-call" in line]
+    deadline = time.monotonic() + 5
+    while True:  # a call's line is written once its answer is on its way: it may follow it
+        lines = [json.loads(line) for line in server.process.log_text().splitlines() if "logged-call" in line]
+        if len(lines) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     route = "/inference.GRPCInferenceService/ModelInfer"
     assert [(e["request_id"], e["protocol"], e["route"], e["status"], e["grpc_status"]) for e in lines] == [
         ("logged-call-1", "grpc", route, 200, "OK"), ("logged-call-2", "grpc", route, 404, "NOT_FOUND")]
