@@ -3,9 +3,11 @@ saying what and where, and the server stays up; a 100 MiB message is refused wit
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -14,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from testkit.proc import status_mib
-from testkit.server import ServerProcess, free_port, running_server
+from testkit.server import ServerProcess, ServerStartError, free_port, running_server
 
 pytestmark = pytest.mark.slow
 MODEL = "mnist-mlp"
@@ -169,3 +171,38 @@ def test_health_service_and_graceful_stop() -> None:
             assert process.stop() == 0
             assert time.monotonic() - started < 5
         assert "gRPC server stopped" in process.log_text()
+
+
+def listeners(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (Linux /proc/net; gRPC's are IPv6 sockets with
+    the IPv4-mapped address)."""
+    local = f"0100007F:{port:04X}"
+    rows = [row.split() for name in ("tcp", "tcp6")
+            for row in Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1].endswith(local) and row[3] == "0A")  # 0A: LISTEN
+
+
+def test_workers_share_the_grpc_port() -> None:
+    """Two workers each run a gRPC server on the one port (SO_REUSEPORT), and calls are answered."""
+    port = free_port()
+    with running_server("--model", MODEL, "--workers", "2", "--grpc-port", str(port)) as process:
+        deadline = time.monotonic() + 20
+        while listeners(port) < 2:  # the second worker may still be starting
+            assert time.monotonic() < deadline, f"{listeners(port)} listener(s) on the gRPC port"
+            time.sleep(0.1)
+        for _ in range(8):  # a channel each: new connections, spread by the kernel
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+                assert stub.ModelInfer(request_of([1, 784]), timeout=30).model_name == MODEL
+        assert "Traceback" not in process.log_text()
+
+
+def test_with_one_worker_a_grpc_port_in_use_fails_the_start() -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(ServerStartError) as info, \
+                running_server("--model", MODEL, "--grpc-port", str(port), timeout=20):
+            pass
+    assert f"127.0.0.1:{port}" in str(info.value)
