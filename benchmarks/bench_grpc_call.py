@@ -84,7 +84,7 @@ def main() -> int:
     values = {"probabilities": np.zeros((args.batch, 10), np.float32),
               "digit": np.zeros(args.batch, np.int64), "is_digit": np.ones(args.batch, bool)}
     response = encode_model_infer(MODEL, "3", parsed, values)
-    steps = {"in process: parse the request message (protobuf)": lambda: pb.ModelInferRequest.FromString(wire),
+    steps = {"in process: parse the request (protobuf)": lambda: pb.ModelInferRequest.FromString(wire),
              "in process: decode (same as the server's)": lambda: parse_model_infer(message, 1024),
              "in process: build the response message": lambda: encode_model_infer(MODEL, "3", parsed, values),
              "in process: serialize the response (protobuf)": response.SerializeToString}
