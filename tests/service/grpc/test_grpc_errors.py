@@ -82,6 +82,15 @@ def test_bad_input_gets_its_code_and_a_message_saying_where(
     assert message in error.details()
 
 
+def test_repository_calls_are_refused_while_no_admin_token_is_set(
+        stub: service_pb2_grpc.GRPCInferenceServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(), timeout=10,
+                             metadata=(("authorization", "Bearer anything"),))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "the model-repository routes are off: set MNIST_ADMIN_TOKEN" in info.value.details()
+
+
 def test_over_the_body_limit_is_resource_exhausted(stub: service_pb2_grpc.GRPCInferenceServiceStub) -> None:
     count = MAX_BODY // 784 // 4 + 1  # just over the limit in float32 images
     error = failure(stub, request_of([count, 784]))
@@ -159,17 +168,22 @@ def test_past_the_in_flight_limit_is_unavailable_and_health_still_answers() -> N
         assert "Traceback" not in process.log_text()
 
 
-def test_health_service_and_graceful_stop() -> None:
+def test_health_service_and_graceful_stop_finishes_the_call_in_flight() -> None:
     port = free_port()
-    with running_server("--model", MODEL, "--grpc-port", str(port)) as process:
+    with running_server("--model", "mnist-cnn", "--grpc-port", str(port)) as process:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for service in ("", "inference.GRPCInferenceService"):
                 answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
                 assert answer.status == health_pb2.HealthCheckResponse.SERVING
-            started = time.monotonic()
-            assert process.stop() == 0
-            assert time.monotonic() - started < 5
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            with ThreadPoolExecutor(1) as pool:
+                in_flight = pool.submit(stub.ModelInfer, request_of([1024, 784], model="mnist-cnn"),
+                                        timeout=60)
+                time.sleep(0.3)  # the call is being worked on when SIGTERM comes
+                assert process.stop() == 0
+                answer = in_flight.result()
+            assert answer.model_name == "mnist-cnn" and list(answer.outputs[0].shape) == [1024, 10]
         assert "gRPC server stopped" in process.log_text()
 
 
