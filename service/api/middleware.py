@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
 from service.api.logs import AccessLog
+from service.dataplane.batcher import ClientGone
 from service.dataplane.plane import DataPlane
 from service.metrics import NOT_TRAFFIC, Metrics
 
@@ -96,7 +97,7 @@ class RequestContextMiddleware:
                            if body_receive == 413 else
                            f"the request body did not arrive within {self.body_timeout:g} s")
                 await self._send_error(scope["path"], body_receive, message, rid, send_with_id)
-        except ClientDisconnect:  # the client hung up: nothing to answer, and not a server error
+        except (ClientDisconnect, ClientGone):  # the client hung up: nothing to answer, not a server error
             if not started:
                 status = CLIENT_CLOSED_REQUEST
         except Exception:

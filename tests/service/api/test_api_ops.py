@@ -122,6 +122,16 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
                  version=str(newest_shipped("mnist-mlp")), role="served") == 1
 
 
+def test_no_created_series_and_openmetrics_when_asked(client: TestClient) -> None:
+    assert client.post("/v1/predict", json={"pixels": ZEROS}).status_code == 200
+    text = client.get("/metrics").text
+    assert "mnist_requests_total{" in text and "_created" not in text
+    open_metrics = client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.rstrip().endswith("# EOF") and "_created" not in open_metrics.text
+    assert "# TYPE mnist_requests counter" in open_metrics.text
+
+
 def test_health_metrics_and_unknown_paths_are_not_traffic(client: TestClient) -> None:
     before = scrape(client)
     for path in ("/health/live", "/health/ready", "/metrics", "/health/live"):

@@ -171,6 +171,38 @@ def test_binary_input_and_binary_outputs(client: TestClient, seven: np.ndarray) 
     np.testing.assert_array_equal(proba, json_answer["probabilities"].astype(np.float32))
 
 
+@pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
+def test_raw_binary_request_is_one_image_answered_in_binary(client: TestClient, seven: np.ndarray,
+                                                            datatype: str) -> None:
+    raw = seven.astype("<f4" if datatype == "FP32" else "u1").tobytes()
+    response = client.post(INFER, content=raw, headers={"Inference-Header-Content-Length": "0",
+                                                        "Content-Type": "application/octet-stream"})
+    assert response.status_code == 200, response.text
+    length = int(response.headers["inference-header-content-length"])
+    header = orjson.loads(response.content[:length])
+    assert [(o["name"], o["shape"]) for o in header["outputs"]] == [
+        ("probabilities", [1, 10]), ("digit", [1]), ("is_digit", [1])]
+    assert all("data" not in o for o in header["outputs"])  # every output binary
+    assert np.frombuffer(response.content[length + 40 : length + 48], "<i8").tolist() == [7]
+
+
+def test_raw_binary_request_of_the_wrong_size_says_what_fits(client: TestClient) -> None:
+    response = client.post(INFER, content=b"\0" * 100, headers={"Inference-Header-Content-Length": "0"})
+    assert_v2_error(response, 400, "raw binary request", "3136 bytes of FP32 or 784 bytes of UINT8",
+                    "got 100 bytes")
+
+
+def test_binary_body_without_the_header_length_says_it_is_missing(client: TestClient,
+                                                                  seven: np.ndarray) -> None:
+    body, headers = binary_request(seven[None], "UINT8")
+    del headers["Inference-Header-Content-Length"]
+    message = assert_v2_error(client.post(INFER, content=body, headers=headers), 400,
+                              "Inference-Header-Content-Length header is missing")
+    assert "malformed JSON" not in message
+    raw = client.post(INFER, content=seven.astype("<f4").tobytes())  # not UTF-8, no Content-Type
+    assert_v2_error(raw, 400, "Inference-Header-Content-Length header is missing")
+
+
 def test_gzip_request_body(client: TestClient, seven: np.ndarray) -> None:
     body, headers = binary_request(seven[None], "UINT8")
     headers["Content-Encoding"] = "gzip"
@@ -428,7 +460,10 @@ def openapi(client: TestClient) -> dict[str, Any]:
 V2_ROUTES = [("get", "/v2"), ("get", "/v2/health/live"), ("get", "/v2/health/ready"),
              ("get", "/v2/models/{name}"), ("get", "/v2/models/{name}/versions/{version}"),
              ("get", "/v2/models/{name}/ready"), ("get", "/v2/models/{name}/versions/{version}/ready"),
-             ("post", "/v2/models/{name}/infer"), ("post", "/v2/models/{name}/versions/{version}/infer")]
+             ("post", "/v2/models/{name}/infer"), ("post", "/v2/models/{name}/versions/{version}/infer"),
+             ("get", "/v2/"), ("get", "/v2/models/{name}/config"),
+             ("get", "/v2/models/{name}/versions/{version}/config"), ("get", "/v2/models/stats"),
+             ("get", "/v2/models/{name}/stats"), ("get", "/v2/models/{name}/versions/{version}/stats")]
 
 
 @pytest.mark.parametrize(("method", "path"), V2_ROUTES)
