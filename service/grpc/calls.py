@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from service.api.logs import AccessLog
+from service.dataplane.batcher import ClientGone
 from service.errors import ServiceError
 from service.metrics import Metrics
 
@@ -95,6 +96,12 @@ def rpc(method: Method[Servicer, Request, Response]) -> Method[Servicer, Request
             code = STATUS_CODES.get(exc.status, grpc.StatusCode.UNKNOWN)
             await context.abort(code, exc.message)
             raise  # abort raises; for the type checker
+        except ClientGone:  # dropped before its batch started: the client went or its deadline passed
+            code = (grpc.StatusCode.DEADLINE_EXCEEDED if _deadline_passed(context)
+                    else grpc.StatusCode.CANCELLED)
+            await context.abort(code, "the call was dropped before its batch started: the client's "
+                                "deadline passed or it cancelled")
+            raise
         except asyncio.CancelledError:  # the client went away or its deadline passed
             code = (grpc.StatusCode.DEADLINE_EXCEEDED if _deadline_passed(context)
                     else grpc.StatusCode.CANCELLED)

@@ -4,6 +4,7 @@ Triton's model configuration, statistics and repository RPCs (repository.py)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from service.codecs.pixels import SIDE
@@ -87,7 +88,10 @@ class InferenceServicer(RepositoryRPCs, GRPCInferenceServiceServicer):
                           "is_digit": answered.is_digit}
                 return encode_model_infer(model.name, str(model.version), decoded, values)
 
+            async def gone() -> bool:  # a batched call is dropped before its batch starts
+                return bool(context.cancelled()) or (deadline is not None and time.monotonic() >= deadline)
+
             return await plane.infer(ref_of(request.model_name, request.model_version), decode, encode,
-                                     decode_seconds(request))
+                                     decode_seconds(request), gone)
         finally:
             plane.release()
