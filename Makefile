@@ -16,7 +16,7 @@ define venv_with
 	touch $@
 endef
 
-.PHONY: serve test data lint lock install-dev train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
+.PHONY: serve test data lint lock grpc-stubs install-dev train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
 	bench-cnn-torch soak
 
 $(BIN)/.installed-dev: pyproject.toml
@@ -60,6 +60,11 @@ lock: $(BIN)/.installed-dev
 	$(PIP_COMPILE) --extra train --constraint requirements/runtime.txt --output-file requirements/train.txt.tmp \
 		pyproject.toml
 	mv requirements/train.txt.tmp requirements/train.txt
+
+# The gRPC stubs beside service/grpc/protos/inference.proto, committed (the wheel and the image need
+# no protoc); run after changing the .proto. tests/service/grpc checks they are current.
+grpc-stubs: $(BIN)/.installed-dev
+	$(BIN)/python -m service.grpc.protos.generate
 
 # The exact commands that produced the shipped weights (see README).
 # MNIST into data/mnist, where the tests and mnist-train read it by default (needs internet once).

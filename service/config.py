@@ -70,6 +70,10 @@ class Settings(BaseSettings):
                              "info): request id, method, route, path, status, duration.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(8001, ge=0, le=65535, description="Port of the Open Inference Protocol's "
+                           "gRPC service (Triton's default; 0: off), on `host`. Every worker serves "
+                           "it: they share the port with SO_REUSEPORT, the kernel spreading "
+                           "connections among them.")
     workers: int = Field(1, ge=1)
     blas_threads: int = Field(1, ge=1, description="BLAS threads per worker for the forward pass. "
                               "1 serves concurrent requests best: each runs on its own thread-pool "

@@ -84,3 +84,8 @@ def mnist_data_dir() -> Path:
 def mnist(mnist_data_dir: Path) -> Mnist:
     """The real MNIST arrays; fails if $MNIST_DATA_DIR is set but unreadable."""
     return load_mnist(mnist_data_dir)
+
+
+# The apps tests build in this process serve no gRPC: the default port (8001) is one per machine.
+# Tests of the gRPC service give their server a free port (testkit.server does the same for its).
+os.environ["MNIST_GRPC_PORT"] = "0"

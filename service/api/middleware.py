@@ -116,7 +116,7 @@ class RequestContextMiddleware:
         route_path = self._route_label(scope, status)
         seconds = time.perf_counter() - start
         self.metrics.observe_request(route_path, scope["method"], status, seconds)
-        self.access_log.request(request_id=rid, method=scope["method"], route=route_path,
+        self.access_log.request(request_id=rid, protocol="rest", method=scope["method"], route=route_path,
                                 path=scope["path"], status=status, duration_ms=round(seconds * 1000, 3))
 
     @staticmethod
