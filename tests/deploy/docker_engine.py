@@ -3,8 +3,10 @@
 There is no image registry here, so the base image the Dockerfile's `PYTHON_IMAGE` build argument
 takes is made from Debian's packages: `debootstrap --variant=minbase bookworm` with Python 3.11 and
 python3-venv, a venv whose `python`/`pip` come first on PATH (as python:3.11-slim's do), the CA
-certificates, then `docker import`. The root file tree is kept as a tarball under CACHE_DIR, keyed
-by its recipe, so a later run imports it in seconds instead of bootstrapping again (minutes).
+certificates (here they include the one of the network's TLS proxy, which may change between
+sessions), then `docker import`. The root file tree is kept as a tarball under CACHE_DIR, keyed by
+its recipe, so a later run imports it in seconds instead of bootstrapping again (minutes); the
+certificates are added on top, in a layer of their own.
 
 `engine_problem()` says why no engine can be used (None when one answers); the tests skip with it,
 or fail where MNIST_DOCKER_TESTS=required (.ci/run starts dockerd and sets it).
@@ -37,7 +39,8 @@ BASE_RECIPE = {
     "cmd": ["python"],
 }
 BASE_KEY = hashlib.sha256(json.dumps(BASE_RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-BASE_IMAGE = f"mnist-serve-test-base:{BASE_KEY}"
+RAW_IMAGE = f"mnist-serve-test-base-raw:{BASE_KEY}"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BOOTSTRAP_TIMEOUT = 1200
 
 
@@ -66,7 +69,9 @@ def engine_problem() -> str | None:
 
 def base_problem() -> str | None:
     """Why the stand-in base image cannot be made here, or None."""
-    if image_exists(BASE_IMAGE) or (CACHE_DIR / f"base-{BASE_KEY}.tar").is_file():
+    if not CA_BUNDLE.is_file():
+        return f"no {CA_BUNDLE} to give the image"
+    if image_exists(RAW_IMAGE) or (CACHE_DIR / f"base-{BASE_KEY}.tar").is_file():
         return None
     if os.geteuid() != 0:
         return "debootstrap needs root to make the base image"
@@ -99,18 +104,25 @@ def bootstrap_tarball(tarball: Path) -> None:
 
 
 def ensure_base_image() -> str:
-    """The stand-in for python:3.11-slim, in the engine: imported from the cached tarball, which is
-    made first when missing."""
-    if image_exists(BASE_IMAGE):
-        return BASE_IMAGE
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tarball = CACHE_DIR / f"base-{BASE_KEY}.tar"
-    if not tarball.is_file():
-        bootstrap_tarball(tarball)
-    env = BASE_RECIPE["env"]
-    assert isinstance(env, dict)
-    changes = [f"ENV {name}={value}" for name, value in env.items()]
-    changes.append(f"CMD {json.dumps(BASE_RECIPE['cmd'])}")
-    docker("import", *[arg for change in changes for arg in ("--change", change)], str(tarball), BASE_IMAGE,
-           timeout=600)
-    return BASE_IMAGE
+    """The stand-in for python:3.11-slim, in the engine: imported from the cached tarball (made
+    first when missing), with this machine's CA certificates on top."""
+    if not image_exists(RAW_IMAGE):
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        tarball = CACHE_DIR / f"base-{BASE_KEY}.tar"
+        if not tarball.is_file():
+            bootstrap_tarball(tarball)
+        env = BASE_RECIPE["env"]
+        assert isinstance(env, dict)
+        changes = [f"ENV {name}={value}" for name, value in env.items()]
+        changes.append(f"CMD {json.dumps(BASE_RECIPE['cmd'])}")
+        docker("import", *[arg for change in changes for arg in ("--change", change)], str(tarball), RAW_IMAGE,
+               timeout=600)
+    bundle = CA_BUNDLE.read_bytes()
+    image = f"mnist-serve-test-base:{BASE_KEY}-{hashlib.sha256(bundle).hexdigest()[:12]}"
+    if not image_exists(image):
+        with tempfile.TemporaryDirectory(prefix="mnist-serve-ca-") as context:
+            (Path(context) / "ca-certificates.crt").write_bytes(bundle)
+            (Path(context) / "Dockerfile").write_text(
+                f"FROM {RAW_IMAGE}\nCOPY ca-certificates.crt {CA_BUNDLE}\n")
+            docker("build", "--quiet", "--tag", image, context, timeout=300)
+    return image
