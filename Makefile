@@ -45,7 +45,7 @@ lint: $(BIN)/.installed-dev
 		deploy/kubernetes/pdb.yaml
 
 # The image's hash-pinned installs (Dockerfile): requirements/runtime.txt, then requirements/train.txt
-# held to the same versions. Run after changing dependencies in pyproject.toml; a pin pyproject still
+# held to the same versions, and requirements/build.txt, the build backend the wheel is made with. Run after changing dependencies in pyproject.toml; a pin pyproject still
 # allows is kept, `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release. Written to
 # a copy, then moved into place, so an interrupted run leaves the old file whole. With Python 3.11,
 # the image's.
@@ -60,6 +60,9 @@ lock: $(BIN)/.installed-dev
 	$(PIP_COMPILE) --extra train --constraint requirements/runtime.txt --output-file requirements/train.txt.tmp \
 		pyproject.toml
 	mv requirements/train.txt.tmp requirements/train.txt
+	cp requirements/build.txt requirements/build.txt.tmp
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --output-file requirements/build.txt.tmp pyproject.toml
+	mv requirements/build.txt.tmp requirements/build.txt
 
 # The exact commands that produced the shipped weights (see README).
 # MNIST into data/mnist, where the tests and mnist-train read it by default (needs internet once).
