@@ -33,7 +33,8 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed-dev
 	$(BIN)/pytest
 
-# ruff, mypy, then the deployment validators; kustomization.yaml is no Kubernetes object (tests/deploy
+# ruff, mypy, then the deployment validators (deploy/kserve against KServe's CRDs, see
+# tests/deploy/kserve_manifests.py); kustomization.yaml is no Kubernetes object (tests/deploy
 # validates the rendered kustomization, generated ConfigMap included).
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
@@ -43,6 +44,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
 		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml \
 		deploy/kubernetes/pdb.yaml
+	$(BIN)/python -m tests.deploy.kserve_manifests deploy/kserve/servingruntime.yaml deploy/kserve/inferenceservice.yaml
 
 # The image's hash-pinned installs (Dockerfile): requirements/runtime.txt, then requirements/train.txt
 # held to the same versions, and requirements/build.txt, the build backend the wheel is made with. Run after changing dependencies in pyproject.toml; a pin pyproject still

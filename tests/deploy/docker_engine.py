@@ -49,7 +49,8 @@ def docker(*args: str, timeout: float = 120, check: bool = True, env: dict[str, 
     result = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})}, cwd=cwd)
     if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}{result.stderr}")
     return result
 
 
@@ -115,8 +116,8 @@ def ensure_base_image() -> str:
         assert isinstance(env, dict)
         changes = [f"ENV {name}={value}" for name, value in env.items()]
         changes.append(f"CMD {json.dumps(BASE_RECIPE['cmd'])}")
-        docker("import", *[arg for change in changes for arg in ("--change", change)], str(tarball), RAW_IMAGE,
-               timeout=600)
+        flags = [arg for change in changes for arg in ("--change", change)]
+        docker("import", *flags, str(tarball), RAW_IMAGE, timeout=600)
     bundle = CA_BUNDLE.read_bytes()
     image = f"mnist-serve-test-base:{BASE_KEY}-{hashlib.sha256(bundle).hexdigest()[:12]}"
     if not image_exists(image):

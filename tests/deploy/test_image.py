@@ -207,7 +207,8 @@ def test_a_plain_docker_run_records_loads_and_stops_cleanly_with_a_stalled_clien
         images: dict[str, str]) -> None:
     port = free_port()
     env = {"MNIST_HOST": HOST, "MNIST_PORT": str(port), "MNIST_ADMIN_TOKEN": TOKEN}
-    with container("--network", "host", *[f"--env={k}={v}" for k, v in env.items()], images["runtime"]) as name, \
+    flags = ["--network", "host", *[f"--env={k}={v}" for k, v in env.items()]]
+    with container(*flags, images["runtime"]) as name, \
             httpx.Client(base_url=f"http://{HOST}:{port}", timeout=10, trust_env=False) as client:
         wait_healthy(name)
         # the image's own record path is writable for its user: a repository load is recorded
@@ -299,16 +300,18 @@ def test_docker_compose_v2_reads_the_file_and_serves(images: dict[str, str], tmp
         pytest.skip(problem)
     project = f"{TAG}-compose"
     env = {"MNIST_DATA_DIR": str(tmp_path)}
-    compose_command("--profile", "train", "--profile", "prometheus", "config", "--quiet", project=project, env=env)
+    profiles = ["--profile", "train", "--profile", "prometheus"]
+    compose_command(*profiles, "config", "--quiet", project=project, env=env)
     # the api service as the file has it, on the host's network at a free port (no bridge here)
     port = free_port()
     override = tmp_path / "compose.override.yml"
-    override.write_text(yaml.safe_dump({"services": {"api": {
-        "image": images["runtime"], "network_mode": "host", "ports": [],
-        "environment": {"MNIST_HOST": HOST, "MNIST_PORT": str(port)}}}}).replace("ports: []", "ports: !reset []"))
+    api = {"image": images["runtime"], "network_mode": "host", "ports": [],
+           "environment": {"MNIST_HOST": HOST, "MNIST_PORT": str(port)}}
+    override.write_text(yaml.safe_dump({"services": {"api": api}}).replace("ports: []", "ports: !reset []"))
     files = (COMPOSE_FILE, override)
     try:
-        compose_command("up", "--detach", "--no-build", "--wait", "api", project=project, env=env, files=files)
+        compose_command("up", "--detach", "--no-build", "--wait", "api", project=project, env=env,
+                        files=files)
         with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=10, trust_env=False) as client:
             assert predict(client, example_digit) == example_digit["label"]
         assert final_stage().env["MNIST_WEIGHTS_DIR"] == "/app/weights"

@@ -8,12 +8,9 @@ object checked as `kubectl apply --validate=strict` would: a field the schema do
 from __future__ import annotations
 
 import copy
-import functools
-import os
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -29,9 +26,9 @@ from tests.deploy.deploy_files import (
     served_get_paths,
     settings_env_names,
 )
+from tests.deploy.kserve_manifests import CRD_DIR, crd_validation_errors
 
 KSERVE_DIR = REPO_ROOT / "deploy" / "kserve"
-CRD_DIR = Path(os.environ.get("MNIST_KSERVE_CRDS", REPO_ROOT.parent / "shared" / "standards" / "kserve-crds"))
 KSERVE_PORT = 8080  # where KServe sends a predictor's HTTP traffic
 MODEL_DIR = "/mnt/models"  # where KServe puts the storageUri's files, read-only
 CONTAINER_NAME = "kserve-container"
@@ -67,43 +64,10 @@ def container_args() -> list[str]:
     return [arg.replace("{{.Name}}", name) for arg in serving_container().get("args", [])]
 
 
-def closed(schema: Any) -> Any:
-    """The schema with every object that lists its properties closed to others (strict validation)."""
-    if isinstance(schema, list):
-        return [closed(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    result = {key: closed(value) for key, value in schema.items()}
-    if "properties" in schema and "additionalProperties" not in schema \
-            and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        result["additionalProperties"] = False
-    return result
-
-
-@functools.cache
-def crds() -> list[dict[str, Any]]:
-    # LibYAML's loader: the InferenceService CRD alone is 2 MB of YAML
-    return [yaml.load(path.read_text(), Loader=yaml.CSafeLoader) for path in sorted(CRD_DIR.glob("*.yaml"))]
-
-
-def crd_schema(kind: str, api_version: str) -> dict[str, Any]:
+def validation_errors(obj: dict[str, Any]) -> list[str]:
     if not CRD_DIR.is_dir():
         pytest.skip(f"KServe's CRDs not found in {CRD_DIR} (set MNIST_KSERVE_CRDS)")
-    for crd in crds():
-        group = crd["spec"]["group"]
-        if crd["spec"]["names"]["kind"] != kind:
-            continue
-        for version in crd["spec"]["versions"]:
-            if f"{group}/{version['name']}" == api_version:
-                schema: dict[str, Any] = closed(version["schema"]["openAPIV3Schema"])
-                return schema
-    raise AssertionError(f"no CRD in {CRD_DIR} defines {kind} {api_version}")
-
-
-def validation_errors(obj: dict[str, Any]) -> list[str]:
-    schema = crd_schema(obj["kind"], obj["apiVersion"])
-    validator = jsonschema.Draft7Validator(schema)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+    return crd_validation_errors(obj, CRD_DIR)
 
 
 @pytest.mark.parametrize("name", ["servingruntime.yaml", "inferenceservice.yaml"])
@@ -113,7 +77,8 @@ def test_each_manifest_is_valid_for_kserves_crds(name: str) -> None:
 
 def test_a_field_kserve_does_not_know_is_refused() -> None:
     broken = copy.deepcopy(inference_service())
-    broken["spec"]["predictor"]["model"]["storageURI"] = broken["spec"]["predictor"]["model"].pop("storageUri")
+    model = broken["spec"]["predictor"]["model"]
+    model["storageURI"] = model.pop("storageUri")
     assert any("storageURI" in error for error in validation_errors(broken))
     broken = copy.deepcopy(runtime())
     broken["spec"]["containers"][0]["ports"][0]["containerPort"] = "8080"
@@ -123,7 +88,8 @@ def test_a_field_kserve_does_not_know_is_refused() -> None:
 def test_the_service_uses_the_runtime_for_its_model_format_over_v2() -> None:
     spec, model = runtime()["spec"], inference_service()["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime()["metadata"]["name"]
-    assert model["modelFormat"] in [{"name": f["name"], "version": f["version"]} for f in spec["supportedModelFormats"]]
+    formats = [{"name": f["name"], "version": f["version"]} for f in spec["supportedModelFormats"]]
+    assert model["modelFormat"] in formats
     assert spec["protocolVersions"] == ["v2"] and model["protocolVersion"] == "v2"
     assert "/v2/models/{name}/ready" in served_get_paths()
     assert model["storageUri"].split("://")[0] in {"pvc", "s3", "gs", "https"}
@@ -136,7 +102,8 @@ def test_the_container_serves_http_on_kserves_port_from_the_mounted_weights() ->
     (port,) = container["ports"]
     env = {**final_stage().env, **container_env()}
     assert set(container_env()) <= settings_env_names() | LIBRARY_ENV
-    settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)})
+    settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()
+                           if k.startswith(ENV_PREFIX)})
     assert port["containerPort"] == settings.port == KSERVE_PORT
     assert str(settings.weights_dir) == MODEL_DIR
     for probe in ("readinessProbe", "livenessProbe"):

@@ -138,7 +138,8 @@ def test_pods_drain_before_shutdown_within_the_grace_period(objects: list[dict[s
                            if k.startswith(ENV_PREFIX)})
     # the wait, the server's budget for requests in flight, then its exit, before the kubelet kills
     assert pre_stop > 0
-    assert pre_stop + settings.shutdown_timeout_seconds + EXIT_MARGIN_SECONDS <= pod["terminationGracePeriodSeconds"]
+    needed = pre_stop + settings.shutdown_timeout_seconds + EXIT_MARGIN_SECONDS
+    assert needed <= pod["terminationGracePeriodSeconds"]
 
 
 def test_a_disruption_budget_keeps_a_pod_serving(objects: list[dict[str, Any]]) -> None:
