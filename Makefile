@@ -74,7 +74,8 @@ data: $(BIN)/.installed
 $(BIN)/.installed-train: pyproject.toml
 	$(call venv_with,[client$(comma)train])
 
-# A first training run, ~10 s on 2 cores: the MLP, 3 epochs (~98 % test accuracy), no report.
+# A first training run: the MLP, 3 epochs (~98 % test accuracy), no report; at least 30 s on 2 idle
+# cores, minutes on busy ones (README "Training").
 train-quick: $(BIN)/.installed-train
 	$(BIN)/mnist-train --arch mlp --epochs 3 --no-report
 

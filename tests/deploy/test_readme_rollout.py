@@ -64,7 +64,7 @@ def test_the_rollout_walkthrough_runs_as_written(tmp_path: Path, mnist_data_dir:
                 code = f"if [ -f {exported} ]; then . {exported}; fi\n{code}\nexport -p > {exported}\n"
             run = ["bash", "-e", "-o", "pipefail", "-c", code] if example.language == "sh" else \
                 [sys.executable, "-c", code]
-            result = subprocess.run(run, capture_output=True, text=True, cwd=REPO_ROOT, timeout=180,
+            result = subprocess.run(run, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
                                     env={**os.environ, **env})
             assert result.returncode == 0, f"README.md:{example.line}\n{result.stdout}{result.stderr}"
             flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
