@@ -93,14 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
+        except OSError as exc:  # e.g. a read-only root filesystem without a /tmp mount
+            print(f"mnist-serve: {settings.workers} workers share their metrics in a temporary folder, "
+                  f"and none is writable ({exc}): mount a tmpfs at /tmp, or set TMPDIR or "
+                  "PROMETHEUS_MULTIPROC_DIR to a writable folder", file=sys.stderr)
+            return 2
     http, loop = server_stack()
     print(f"mnist-serve: serving {model.name} v{model.version} on "
           f"http://{settings.host}:{settings.port}"
           + (f" and gRPC {settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
           + f" ({settings.workers} worker(s), {http} on {loop})",
           file=sys.stderr)
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
     # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
