@@ -10,6 +10,14 @@ new artifact version (see neuralnet/artifact.py) with a report folder next to it
 norms are folded: the network trains without them) and keeps its normalisation constants, so a few
 epochs at a low learning rate add what the version lacks (e.g. outlier exposure) without losing
 the accuracy its full schedule reached.
+
+`--shift-augment P` replaces a share P of each batch's digits by training digits shifted as other
+sources hand them in and prepared as the image route prepares a file (training/shifts.py `mixed`),
+drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
+than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
+validation digits.
+`--checkpoint-dir` saves the parameters after every epoch, so a long run that stops loses at most
+one epoch (`--init-from` does not read them: they are plain parameter arrays, not an artifact).
 """
 
 from __future__ import annotations
@@ -46,8 +54,12 @@ from training.outlier_exposure import (
     outlier_pool,
 )
 from training.outliers import SETS
+from training.shifts import DEFAULT_SEED as SHIFT_EVAL_SEED
+from training.shifts import SHIFTS, make_shifted, shifted
 
 LABELS = [str(d) for d in range(10)]
+SHIFT_SEED_BASE = 2_000_000  # the training shifts' generator: never the evaluation sets' seed
+SHIFTED_PER_SET = 500  # validation (threshold) and test (figures) digits shifted by each shift
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,6 +87,9 @@ class TrainConfig:
     outlier_batch: int = 64  # outliers added to each batch
     outlier_pool: int = 2000  # pool images per kind
     init_from: str | None = None  # artifact path whose weights training starts from
+    shift_augment: float = 0.0  # share of each batch's digits shifted (training/shifts.py); 0: none
+    shift_pool: int = 20000  # shifted training digits made once, drawn from by every batch
+    checkpoint_dir: str | None = None  # parameters saved here after every epoch
 
     @property
     def name(self) -> str:
@@ -142,6 +157,14 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
     affine = AffineConfig()
+    shift_px = shift_y = None
+    if config.shift_augment > 0:
+        shift_rng = np.random.default_rng(SHIFT_SEED_BASE + config.seed)
+        chosen = shift_rng.choice(len(train_idx), min(config.shift_pool, len(train_idx)), replace=False)
+        shift_px = shifted(data.train_images[train_idx[chosen]], "mixed", shift_rng) / np.float32(255)
+        shift_y = train_y[chosen]
+        log(f"shift augmentation: {config.shift_augment:.0%} of each batch's digits, from "
+            f"{len(chosen)} shifted training digits")
     history = History()
     best: tuple[float, dict[str, np.ndarray], int] | None = None
     step = 0
@@ -157,7 +180,10 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         loss_sum, correct = 0.0, 0
         for lo in batches:
             idx = order[lo : lo + config.batch_size]
-            px = train_px[idx]
+            px, y = train_px[idx], train_y[idx]
+            if shift_px is not None and shift_y is not None:
+                drawn = rng.integers(len(shift_px), size=round(config.shift_augment * len(idx)))
+                px[: len(drawn)], y[: len(drawn)] = shift_px[drawn], shift_y[drawn]
             if config.augment:
                 px = random_affine(px, rng, affine)
             if pool is not None:
@@ -165,7 +191,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                 digits_set_the_statistics(model, len(idx))
             x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(px), *INPUT_SHAPE)
             logits = model.forward(x, training=True)
-            loss, grad = exposure_loss(logits, train_y[idx], config.outlier_weight)
+            loss, grad = exposure_loss(logits, y, config.outlier_weight)
             logits = logits[: len(idx)]
             if not math.isfinite(loss):
                 raise TrainingDiverged(
@@ -176,7 +202,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             optimizer.step(model.parameters(), lr=schedule(step))
             step += 1
             loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == train_y[idx]).sum())
+            correct += int((logits.argmax(axis=1) == y).sum())
         val_loss, val_acc, _ = evaluate(model, x_val, y_val)
         row = {"epoch": epoch, "train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.perf_counter() - start}
@@ -188,6 +214,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             f"  ({row['seconds']:.0f}s)")
         if best is None or val_acc > best[0]:
             best = (val_acc, model.state(), epoch)
+        if config.checkpoint_dir is not None:
+            save_checkpoint(Path(config.checkpoint_dir), epoch, model.state(), row)
     assert best is not None
     model.load_state(best[1])
     wall = time.perf_counter() - start
@@ -196,9 +224,20 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     x_test = normalise(data.test_images, mean, std)
     test_loss, test_acc, test_logits = evaluate(model, x_test, data.test_labels)
     calibration = calibrate(val_logits, y_val, test_logits, data.test_labels)
-    ood = decide(val_logits, test_logits, lambda px: model.predict_logits(normalise(px, mean, std)),
+
+    def logits_of(px: np.ndarray) -> np.ndarray:
+        return model.predict_logits(normalise(px, mean, std))
+
+    shifted_val = shifted_test = None
+    if config.shift_augment > 0:
+        raw_val, raw_test = data.train_images[val_idx[:SHIFTED_PER_SET]], data.test_images[:SHIFTED_PER_SET]
+        shifted_val = np.concatenate([logits_of(px) for px in make_shifted(raw_val).values()])
+        shifted_test = {name: (logits_of(px), data.test_labels[:SHIFTED_PER_SET])
+                        for name, px in make_shifted(raw_test, SHIFT_EVAL_SEED + 1).items()}
+    ood = decide(val_logits, test_logits, logits_of,
                  (calibration["method"], calibration["temperature"]),  # type: ignore[arg-type]
-                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none")
+                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none",
+                 shifted_val_logits=shifted_val, shifted_test=shifted_test)
     log(f"{calibration['method']} {calibration['temperature']:.3f}: test ECE "
         f"{calibration['test_before']['ece']:.4f} -> {calibration['test_after']['ece']:.4f}; "  # type: ignore[index]
         f"not-a-digit threshold {ood['threshold']:.3f} (max logit)")
@@ -213,6 +252,18 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                                                     "sha256": initial.sha256},
     }
     return model, metrics, history
+
+
+def save_checkpoint(folder: Path, epoch: int, state: dict[str, np.ndarray], row: dict[str, float]) -> Path:
+    """The parameters after `epoch`, written atomically (a temporary file renamed into place)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"epoch-{epoch:03d}.npz"
+    partial = folder / f".epoch-{epoch:03d}.npz.partial"
+    with open(partial, "wb") as f:
+        arrays: dict[str, Any] = {**state, **{f"history.{k}": np.float64(v) for k, v in row.items()}}
+        np.savez(f, **arrays)
+    os.replace(partial, path)
+    return path
 
 
 def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], history: History,
@@ -231,7 +282,8 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "labels": LABELS,
         "parameter_count": int(sum(a.size for a in arrays.values())),
         "training": {
-            **{k: v for k, v in asdict(config).items() if k not in ("model_name", "init_from")},
+            **{k: v for k, v in asdict(config).items()
+               if k not in ("model_name", "init_from", "checkpoint_dir")},
             "init_from": metrics["init_from"],
             "augmentation": AffineConfig().as_dict() if config.augment else None,
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
@@ -282,6 +334,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--init-from", type=Path, default=None, metavar="ARTIFACT",
                    help="start from this artifact's weights (fine-tuning; its architecture and "
                    "model name unless --model-name)")
+    p.add_argument("--shift-augment", type=float, default=d.shift_augment, metavar="SHARE",
+                   help="share (0-1) of each batch's digits shifted as other sources hand them in "
+                   f"({', '.join(SHIFTS)}); the not-a-digit threshold is then fitted on shifted "
+                   "validation digits too (default 0: off)")
+    p.add_argument("--shift-pool", type=int, default=d.shift_pool, metavar="N",
+                   help="shifted training digits made once for --shift-augment to draw from")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="save the parameters here after every epoch")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -309,7 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
         outlier_weight=args.outlier_weight, outlier_kinds=tuple(args.outlier_kinds),
         init_from=None if args.init_from is None else str(args.init_from),
+        shift_augment=args.shift_augment, shift_pool=args.shift_pool,
+        checkpoint_dir=None if args.checkpoint_dir is None else str(args.checkpoint_dir),
     )
+    if not 0 <= config.shift_augment <= 1:
+        print(f"error: --shift-augment {config.shift_augment}: a share from 0 to 1", file=sys.stderr)
+        return 2
     data_dir = args.data_dir or default_data_dir()
     if args.download:
         from training.download import download_mnist
