@@ -34,7 +34,7 @@ from neuralnet.preprocess import light_on_dark, stretched
 from training.outliers.frame import mnist_frame
 
 DEFAULT_SEED = 27
-MIN_CONTRAST = 32.0  # the image route refuses a picture whose ink is fainter: never produced here
+MIN_CONTRAST = 32.0  # the image route refuses a picture whose ink is fainter: such a draw is redone
 
 Picture = np.ndarray  # (H, W) float32 0-255, white ink on black unless a step says otherwise
 Shift = Callable[[Picture, np.random.Generator], Picture]
@@ -184,11 +184,15 @@ def mixed(picture: Picture, rng: np.random.Generator) -> Picture:
 SHIFTS: dict[str, Shift] = {**SINGLE, "mixed": mixed}
 
 
-def prepared(picture: Picture) -> np.ndarray:
-    """(28, 28) uint8: the picture as the image route prepares an uploaded file."""
+ATTEMPTS = 8  # draws of a shift before a digit is kept unshifted
+
+
+def prepared(picture: Picture) -> np.ndarray | None:
+    """(28, 28) uint8: the picture as the image route prepares an uploaded file; None when the
+    route would refuse it as blank."""
     gray, background, contrast = light_on_dark(np.asarray(picture, np.float32))
     if contrast < MIN_CONTRAST:
-        raise ValueError(f"a shifted picture has ink contrast {contrast:.0f}, under {MIN_CONTRAST}")
+        return None
     return mnist_frame(stretched(gray, background, contrast))
 
 
@@ -202,7 +206,13 @@ def shifted(digits: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarr
         raise KeyError(f"unknown shift {name!r} (one of {', '.join(SHIFTS)})")
     out = np.empty((len(digits), 28, 28), np.uint8)
     for i, digit in enumerate(digits):
-        out[i] = prepared(SHIFTS[name](np.asarray(digit, np.float32), rng))
+        picture = np.asarray(digit, np.float32)
+        image = None
+        for _ in range(ATTEMPTS):  # a faint draw (low-contrast paper, strokes eroded) is drawn again
+            image = prepared(SHIFTS[name](picture, rng))
+            if image is not None:
+                break
+        out[i] = image if image is not None else mnist_frame(picture)
     return out
 
 
