@@ -5,9 +5,9 @@ exactly as the route prepares an uploaded file:
     picture (any size, light ink on dark or dark on light) -> light_on_dark, stretched
     (neuralnet/preprocess.py) -> ink box to 20 px, centred by mass in 28x28 (outliers/frame.py)
 
-    lowres8/12/16  the ink box reduced (area average) to 8, 12 or 16 px on its longer side,
-                   quantised to 17 levels as an 8x8 scan is, then enlarged to 64 px (nearest or
-                   bilinear), dark on white
+    lowres8/12/16  the ink box (often drawn bolder, binarised, stretched to a square) reduced by
+                   area average to 8, 12 or 16 px, quantised to 17 levels as an 8x8 scan is,
+                   then enlarged to 64 px (nearest or bilinear), dark on white
     blur           Gaussian blur, sigma 1-3 px at 3x MNIST's size
     thickness      the strokes dilated or eroded (3x3 max / min filter at 3x size, 1-2 times)
     affine         rotation up to 20 degrees, shear up to 0.35, scale 0.75-1.25, one axis alone
@@ -68,9 +68,19 @@ def lowres(side: int) -> Shift:
         cols = np.flatnonzero(picture.max(axis=0) > 25)
         if len(rows) and len(cols):
             picture = picture[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        if rng.random() < 0.6:  # a bolder pen, often binarised: scanned bitmaps (UCI's 32x32)
+            big = _gray(_enlarged(picture))
+            for _ in range(int(rng.integers(1, 4))):
+                big = big.filter(ImageFilter.MaxFilter(3))
+            picture = np.asarray(big, np.float32)
+            if rng.random() < 0.5:
+                picture = np.where(picture > 96, 255.0, 0.0).astype(np.float32)
         h, w = picture.shape
-        scale = side / max(h, w)
+        inner = side - int(rng.integers(1, 3))  # a margin: the border stays paper, as in a scan
+        scale = inner / max(h, w)
         small_w, small_h = max(1, round(w * scale)), max(1, round(h * scale))
+        if w >= 0.4 * h and rng.random() < 0.4:  # scaled to fill the box, aspect not kept
+            small_w = small_h = inner
         small = _resized(picture, (small_w, small_h), Image.Resampling.BOX)
         frame = np.zeros((side, side), np.float32)  # the scan's frame, the digit filling it
         top, left = (side - small_h) // 2, (side - small_w) // 2
