@@ -7,9 +7,9 @@
 Sets:
 - "sklearn 8x8 (bicubic)", "(bilinear)" and "(nearest)": scikit-learn's `load_digits`, 1,797
   handwritten digits by other writers than MNIST's (UCI optical recognition set), 8x8 pixels of 17
-  levels. Each is drawn dark on white, enlarged to 64x64 (three ways), saved as a PNG and prepared by the image route's own code
-  (service/codecs/images.py `mnist_input`): what a user sending that file to /v1/predict/image
-  gets. No model here trained on them: the held-out real set.
+  levels. Each is drawn dark on white, enlarged to 64x64 (three ways), saved as a PNG and prepared
+  by the image route's own code (service/codecs/images.py `mnist_input`): what a user sending that
+  file to /v1/predict/image gets. No model here trained on them: the held-out real set.
 - "MNIST test": the 10,000 test digits as they are.
 - the shifted sets of training/shifts.py, made from the first --shifted MNIST test digits with
   seed --seed (training uses other digits and seeds: its training split, its validation split).
