@@ -16,8 +16,8 @@ sources hand them in and prepared as the image route prepares a file (training/s
 drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
 than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
 validation digits.
-`--checkpoint-dir` saves the parameters after every epoch, so a long run that stops loses at most
-one epoch (`--init-from` does not read them: they are plain parameter arrays, not an artifact).
+`--checkpoint-dir` saves the parameters after every epoch and `--resume` continues from the latest
+of them (training/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from neuralnet.preprocess import INPUT_SHAPE, normalise
 from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
 from training.calibration import calibrate
+from training.checkpoints import load_checkpoints, save_checkpoint
 from training.data import Mnist, default_data_dir, load_mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
@@ -90,6 +91,7 @@ class TrainConfig:
     shift_augment: float = 0.0  # share of each batch's digits shifted (training/shifts.py); 0: none
     shift_pool: int = 20000  # shifted training digits made once, drawn from by every batch
     checkpoint_dir: str | None = None  # parameters saved here after every epoch
+    resume: bool = False  # continue from the latest checkpoint in checkpoint_dir
 
     @property
     def name(self) -> str:
@@ -147,29 +149,39 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 
+    model = build(config, rng) if initial is None else from_artifact(initial, rng)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    history = History()
+    best: tuple[float, dict[str, np.ndarray], int] | None = None
+    resumed = load_checkpoints(Path(config.checkpoint_dir)) if config.resume and config.checkpoint_dir else []
+    if resumed:
+        model.load_state(resumed[-1].state)
+        history.epochs = [c.row for c in resumed]
+        top = max(resumed, key=lambda c: (c.row["val_accuracy"], -c.epoch))
+        best = (top.row["val_accuracy"], top.state, top.epoch)
+        log(f"resumed after epoch {resumed[-1].epoch} (best so far: epoch {top.epoch})")
+    first_epoch = len(resumed) + 1
+    to_train = first_epoch <= config.epochs  # the pools are made only when there is training left
+
     pool = None
-    if config.outlier_weight > 0:
+    if config.outlier_weight > 0 and to_train:
         kinds = config.outlier_kinds or TRAINING_KINDS
         pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
         log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
-    model = build(config, rng) if initial is None else from_artifact(initial, rng)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
     affine = AffineConfig()
     shift_px = shift_y = None
-    if config.shift_augment > 0:
+    if config.shift_augment > 0 and to_train:
         shift_rng = np.random.default_rng(SHIFT_SEED_BASE + config.seed)
         chosen = shift_rng.choice(len(train_idx), min(config.shift_pool, len(train_idx)), replace=False)
         shift_px = shifted(data.train_images[train_idx[chosen]], "mixed", shift_rng) / np.float32(255)
         shift_y = train_y[chosen]
         log(f"shift augmentation: {config.shift_augment:.0%} of each batch's digits, from "
             f"{len(chosen)} shifted training digits")
-    history = History()
-    best: tuple[float, dict[str, np.ndarray], int] | None = None
-    step = 0
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    step = (first_epoch - 1) * steps_per_epoch
+    start = time.perf_counter() - (history.epochs[-1]["seconds"] if history.epochs else 0.0)
+    for epoch in range(first_epoch, config.epochs + 1):
         order = rng.permutation(len(train_idx))
         batches: Iterable[int] = range(0, len(order), config.batch_size)
         if progress:
@@ -254,18 +266,6 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     return model, metrics, history
 
 
-def save_checkpoint(folder: Path, epoch: int, state: dict[str, np.ndarray], row: dict[str, float]) -> Path:
-    """The parameters after `epoch`, written atomically (a temporary file renamed into place)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"epoch-{epoch:03d}.npz"
-    partial = folder / f".epoch-{epoch:03d}.npz.partial"
-    with open(partial, "wb") as f:
-        arrays: dict[str, Any] = {**state, **{f"history.{k}": np.float64(v) for k, v in row.items()}}
-        np.savez(f, **arrays)
-    os.replace(partial, path)
-    return path
-
-
 def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], history: History,
                   data: Mnist, command: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     architecture, arrays = model.export()
@@ -283,7 +283,7 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "parameter_count": int(sum(a.size for a in arrays.values())),
         "training": {
             **{k: v for k, v in asdict(config).items()
-               if k not in ("model_name", "init_from", "checkpoint_dir")},
+               if k not in ("model_name", "init_from", "checkpoint_dir", "resume")},
             "init_from": metrics["init_from"],
             "augmentation": AffineConfig().as_dict() if config.augment else None,
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
@@ -342,6 +342,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="shifted training digits made once for --shift-augment to draw from")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="save the parameters here after every epoch")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --checkpoint-dir (same other options)")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -371,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         init_from=None if args.init_from is None else str(args.init_from),
         shift_augment=args.shift_augment, shift_pool=args.shift_pool,
         checkpoint_dir=None if args.checkpoint_dir is None else str(args.checkpoint_dir),
+        resume=args.resume,
     )
+    if config.resume and config.checkpoint_dir is None:
+        print("error: --resume needs --checkpoint-dir", file=sys.stderr)
+        return 2
     if not 0 <= config.shift_augment <= 1:
         print(f"error: --shift-augment {config.shift_augment}: a share from 0 to 1", file=sys.stderr)
         return 2
