@@ -49,6 +49,15 @@ def ood_markdown(ood: dict[str, Any] | None) -> list[str]:
     for name, row in ood["evaluation"]["sets"].items():
         lines.append(_md_row([name, f"{100 * row['auroc']:.2f}", f"{100 * row['answered_as_digit']:.1f}",
                               f"{100 * row['confident_without_decision']:.1f}"]))
+    if ood.get("shifted"):
+        lines += ["", f"Threshold fitted on {ood['fitted_on']} (shifted: "
+                  f"{ood['shifted_validation_accepted']:.2%} accepted). Shifted test digits "
+                  "(training/shifts.py), prepared as the image route prepares a file:", "",
+                  _md_row(["shift", "accuracy %", "accepted as a digit %", "ECE %"]),
+                  _md_row(["---", "---:", "---:", "---:"])]
+        for name, row in ood["shifted"].items():
+            lines.append(_md_row([name, f"{100 * row['accuracy']:.2f}", f"{100 * row['accepted']:.2f}",
+                                  f"{100 * row['ece']:.2f}"]))
     return lines
 
 

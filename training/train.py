@@ -1,4 +1,4 @@
-"""The training loop and the `mnist-train` command.
+"""The training loop behind `mnist-train` (training/cli.py).
 
 Mini-batch training: for each batch, augment (optional), normalise x = (pixels/255 - mean)/std,
 forward, softmax cross-entropy, backward, optimizer step with the scheduled learning rate.
@@ -10,13 +10,19 @@ new artifact version (see neuralnet/artifact.py) with a report folder next to it
 norms are folded: the network trains without them) and keeps its normalisation constants, so a few
 epochs at a low learning rate add what the version lacks (e.g. outlier exposure) without losing
 the accuracy its full schedule reached.
+
+`--shift-augment P` replaces a share P of each batch's digits by training digits shifted as other
+sources hand them in and prepared as the image route prepares a file (training/shifts.py `mixed`),
+drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
+than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
+validation digits.
+`--checkpoint-dir` saves the parameters after every epoch and `--resume` continues from the latest
+of them (training/checkpoints.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import platform
 import sys
 import time
@@ -28,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from neuralnet.artifact import Artifact, ArtifactError, load_artifact, read_metadata, save_artifact
+from neuralnet.artifact import Artifact, load_artifact
 from neuralnet.layers import Dropout
 from neuralnet.losses import one_hot, softmax_cross_entropy
 from neuralnet.network import Sequential
@@ -36,7 +42,8 @@ from neuralnet.preprocess import INPUT_SHAPE, normalise
 from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
 from training.calibration import calibrate
-from training.data import DATA_DIR_ENV, IdxError, Mnist, default_data_dir, load_mnist, train_val_split
+from training.checkpoints import load_checkpoints, save_checkpoint
+from training.data import Mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
 from training.outlier_exposure import (
@@ -45,9 +52,12 @@ from training.outlier_exposure import (
     exposure_loss,
     outlier_pool,
 )
-from training.outliers import SETS
+from training.shifts import DEFAULT_SEED as SHIFT_EVAL_SEED
+from training.shifts import make_shifted, shifted
 
 LABELS = [str(d) for d in range(10)]
+SHIFT_SEED_BASE = 2_000_000  # the training shifts' generator: never the evaluation sets' seed
+SHIFTED_PER_SET = 500  # validation (threshold) and test (figures) digits shifted by each shift
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,6 +85,10 @@ class TrainConfig:
     outlier_batch: int = 64  # outliers added to each batch
     outlier_pool: int = 2000  # pool images per kind
     init_from: str | None = None  # artifact path whose weights training starts from
+    shift_augment: float = 0.0  # share of each batch's digits shifted (training/shifts.py); 0: none
+    shift_pool: int = 20000  # shifted training digits made once, drawn from by every batch
+    checkpoint_dir: str | None = None  # parameters saved here after every epoch
+    resume: bool = False  # continue from the latest checkpoint in checkpoint_dir
 
     @property
     def name(self) -> str:
@@ -132,21 +146,39 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     x_val = normalise(data.train_images[val_idx], mean, std)
     y_val = data.train_labels[val_idx]
 
+    model = build(config, rng) if initial is None else from_artifact(initial, rng)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    history = History()
+    best: tuple[float, dict[str, np.ndarray], int] | None = None
+    resumed = load_checkpoints(Path(config.checkpoint_dir)) if config.resume and config.checkpoint_dir else []
+    if resumed:
+        model.load_state(resumed[-1].state)
+        history.epochs = [c.row for c in resumed]
+        top = max(resumed, key=lambda c: (c.row["val_accuracy"], -c.epoch))
+        best = (top.row["val_accuracy"], top.state, top.epoch)
+        log(f"resumed after epoch {resumed[-1].epoch} (best so far: epoch {top.epoch})")
+    first_epoch = len(resumed) + 1
+    to_train = first_epoch <= config.epochs  # the pools are made only when there is training left
+
     pool = None
-    if config.outlier_weight > 0:
+    if config.outlier_weight > 0 and to_train:
         kinds = config.outlier_kinds or TRAINING_KINDS
         pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
         log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
-    model = build(config, rng) if initial is None else from_artifact(initial, rng)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
     affine = AffineConfig()
-    history = History()
-    best: tuple[float, dict[str, np.ndarray], int] | None = None
-    step = 0
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    shift_px = shift_y = None
+    if config.shift_augment > 0 and to_train:
+        shift_rng = np.random.default_rng(SHIFT_SEED_BASE + config.seed)
+        chosen = shift_rng.choice(len(train_idx), min(config.shift_pool, len(train_idx)), replace=False)
+        shift_px = shifted(data.train_images[train_idx[chosen]], "mixed", shift_rng) / np.float32(255)
+        shift_y = train_y[chosen]
+        log(f"shift augmentation: {config.shift_augment:.0%} of each batch's digits, from "
+            f"{len(chosen)} shifted training digits")
+    step = (first_epoch - 1) * steps_per_epoch
+    start = time.perf_counter() - (history.epochs[-1]["seconds"] if history.epochs else 0.0)
+    for epoch in range(first_epoch, config.epochs + 1):
         order = rng.permutation(len(train_idx))
         batches: Iterable[int] = range(0, len(order), config.batch_size)
         if progress:
@@ -157,7 +189,10 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         loss_sum, correct = 0.0, 0
         for lo in batches:
             idx = order[lo : lo + config.batch_size]
-            px = train_px[idx]
+            px, y = train_px[idx], train_y[idx]
+            if shift_px is not None and shift_y is not None:
+                drawn = rng.integers(len(shift_px), size=round(config.shift_augment * len(idx)))
+                px[: len(drawn)], y[: len(drawn)] = shift_px[drawn], shift_y[drawn]
             if config.augment:
                 px = random_affine(px, rng, affine)
             if pool is not None:
@@ -165,7 +200,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                 digits_set_the_statistics(model, len(idx))
             x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(px), *INPUT_SHAPE)
             logits = model.forward(x, training=True)
-            loss, grad = exposure_loss(logits, train_y[idx], config.outlier_weight)
+            loss, grad = exposure_loss(logits, y, config.outlier_weight)
             logits = logits[: len(idx)]
             if not math.isfinite(loss):
                 raise TrainingDiverged(
@@ -176,7 +211,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             optimizer.step(model.parameters(), lr=schedule(step))
             step += 1
             loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == train_y[idx]).sum())
+            correct += int((logits.argmax(axis=1) == y).sum())
         val_loss, val_acc, _ = evaluate(model, x_val, y_val)
         row = {"epoch": epoch, "train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.perf_counter() - start}
@@ -188,6 +223,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             f"  ({row['seconds']:.0f}s)")
         if best is None or val_acc > best[0]:
             best = (val_acc, model.state(), epoch)
+        if config.checkpoint_dir is not None:
+            save_checkpoint(Path(config.checkpoint_dir), epoch, model.state(), row)
     assert best is not None
     model.load_state(best[1])
     wall = time.perf_counter() - start
@@ -196,9 +233,20 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     x_test = normalise(data.test_images, mean, std)
     test_loss, test_acc, test_logits = evaluate(model, x_test, data.test_labels)
     calibration = calibrate(val_logits, y_val, test_logits, data.test_labels)
-    ood = decide(val_logits, test_logits, lambda px: model.predict_logits(normalise(px, mean, std)),
+
+    def logits_of(px: np.ndarray) -> np.ndarray:
+        return model.predict_logits(normalise(px, mean, std))
+
+    shifted_val = shifted_test = None
+    if config.shift_augment > 0:
+        raw_val, raw_test = data.train_images[val_idx[:SHIFTED_PER_SET]], data.test_images[:SHIFTED_PER_SET]
+        shifted_val = np.concatenate([logits_of(px) for px in make_shifted(raw_val).values()])
+        shifted_test = {name: (logits_of(px), data.test_labels[:SHIFTED_PER_SET])
+                        for name, px in make_shifted(raw_test, SHIFT_EVAL_SEED + 1).items()}
+    ood = decide(val_logits, test_logits, logits_of,
                  (calibration["method"], calibration["temperature"]),  # type: ignore[arg-type]
-                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none")
+                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none",
+                 shifted_val_logits=shifted_val, shifted_test=shifted_test)
     log(f"{calibration['method']} {calibration['temperature']:.3f}: test ECE "
         f"{calibration['test_before']['ece']:.4f} -> {calibration['test_after']['ece']:.4f}; "  # type: ignore[index]
         f"not-a-digit threshold {ood['threshold']:.3f} (max logit)")
@@ -231,7 +279,8 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "labels": LABELS,
         "parameter_count": int(sum(a.size for a in arrays.values())),
         "training": {
-            **{k: v for k, v in asdict(config).items() if k not in ("model_name", "init_from")},
+            **{k: v for k, v in asdict(config).items()
+               if k not in ("model_name", "init_from", "checkpoint_dir", "resume")},
             "init_from": metrics["init_from"],
             "augmentation": AffineConfig().as_dict() if config.augment else None,
             "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
@@ -249,107 +298,3 @@ def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any
         "training_wall_time_seconds": metrics["wall_time_seconds"],
     }
     return metadata, arrays
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="mnist-train", description="Train an MNIST model in NumPy and "
-                                "write a new versioned artifact.")
-    d = TrainConfig()
-    p.add_argument("--arch", choices=["mlp", "cnn"], default=None,
-                   help=f"default {d.arch}, or the --init-from artifact's")
-    p.add_argument("--epochs", type=int, default=None, help="default: 25 (mlp), 11 (cnn)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 adam, 0.05 sgd)")
-    p.add_argument("--schedule", choices=["onecycle", "cosine", "constant"], default=d.schedule)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--dropout", type=float, default=None)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--no-augment", dest="augment", action="store_false")
-    p.add_argument("--val-size", type=int, default=d.val_size)
-    p.add_argument("--limit-train", type=int, default=None, help="train on the first N examples only")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="MNIST folder (default $MNIST_DATA_DIR or data/mnist)")
-    p.add_argument("--download", action="store_true", help="download MNIST into --data-dir if missing")
-    p.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("MNIST_WEIGHTS_DIR", "weights")),
-                   help="where the new version goes (default $MNIST_WEIGHTS_DIR or weights: the "
-                   "folder mnist-serve serves)")
-    p.add_argument("--model-name", default=None, help="default mnist-<arch>")
-    p.add_argument("--outlier-weight", type=float, default=d.outlier_weight,
-                   help="outlier exposure: weight of the generated non-digits' loss (0: off)")
-    p.add_argument("--outlier-kinds", nargs="+", default=[], choices=list(SETS), metavar="KIND",
-                   help=f"generated sets to use (default: {' '.join(TRAINING_KINDS)})")
-    p.add_argument("--init-from", type=Path, default=None, metavar="ARTIFACT",
-                   help="start from this artifact's weights (fine-tuning; its architecture and "
-                   "model name unless --model-name)")
-    p.add_argument("--no-report", dest="report", action="store_false")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    return p.parse_args(argv)
-
-
-def _how_to_get_mnist(data_dir: Path) -> str:
-    """What to run: --download only where it could write the files (not on a read-only mount)."""
-    existing = next(folder for folder in (data_dir, *data_dir.absolute().parents) if folder.exists())
-    where = f"point --data-dir or {DATA_DIR_ENV} at a copy"
-    if os.access(existing, os.W_OK):
-        return f"run `make data` from the repository, or add --download to fetch it there, or {where}"
-    return f"the folder is not writable here: download it where it comes from (`make data`), or {where}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.init_from is not None:
-        try:
-            start = read_metadata(args.init_from)
-        except (ArtifactError, OSError) as exc:
-            print(f"error: --init-from: {exc}", file=sys.stderr)
-            return 2
-        arch = "cnn" if any(spec["type"] == "conv2d" for spec in start["architecture"]) else "mlp"
-        if args.arch not in (None, arch):
-            print(f"error: --arch {args.arch}, but {args.init_from} is a {arch}", file=sys.stderr)
-            return 2
-        args.arch, args.model_name = arch, args.model_name or start["model_name"]
-    args.arch = args.arch or "mlp"
-    config = TrainConfig(
-        arch=args.arch, epochs=args.epochs or (25 if args.arch == "mlp" else 11),
-        batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr or (2e-3 if args.optimizer == "adam" else 0.05), schedule=args.schedule,
-        weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_size=args.val_size,
-        limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
-        outlier_weight=args.outlier_weight, outlier_kinds=tuple(args.outlier_kinds),
-        init_from=None if args.init_from is None else str(args.init_from),
-    )
-    data_dir = args.data_dir or default_data_dir()
-    if args.download:
-        from training.download import download_mnist
-
-        download_mnist(data_dir)
-    try:
-        data = load_mnist(data_dir)
-    except FileNotFoundError:
-        print(f"error: MNIST not found in {data_dir}: {_how_to_get_mnist(data_dir)}", file=sys.stderr)
-        return 2
-    except IdxError as exc:
-        print(f"error: MNIST in {data_dir} does not load: {exc}", file=sys.stderr)
-        return 2
-    command = "mnist-train " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        model, metrics, history = train(config, data, progress=args.progress)
-    except TrainingDiverged as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    metadata, arrays = make_metadata(config, model, metrics, history, data, command)
-    path = save_artifact(args.weights_dir, metadata, arrays)
-    print(f"test accuracy {metrics['test_accuracy']:.4f}  (val {metrics['val_accuracy']:.4f}, "
-          f"best epoch {metrics['best_epoch']}, {metrics['wall_time_seconds']:.0f}s)")
-    print(f"artifact: {path}")
-    if args.report:
-        from training.report import write_report
-
-        report_dir = write_report(path, history.epochs, data)
-        print(f"report: {report_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,7 +31,7 @@ from tests.deploy.deploy_files import (
     stage_named,
 )
 from training.data import default_data_dir
-from training.train import parse_args as train_args
+from training.cli import parse_args as train_args
 
 
 @pytest.fixture(scope="module")

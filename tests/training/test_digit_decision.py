@@ -41,3 +41,29 @@ def test_threshold_accepts_the_share_of_validation_digits_and_figures_follow_it(
     # with every logit but one at -5, softmax is sure of class 0 whatever the top value
     assert sets["uniform"]["confident_without_decision"] == 1.0
     assert record["evaluation"]["size"] == 16
+
+
+def test_shifted_validation_digits_lower_the_threshold_to_keep_them() -> None:
+    val = logits_with_top(RNG.uniform(8, 15, 2000))
+    shifted_val = logits_with_top(RNG.uniform(3, 12, 2000))  # other sources: less sure
+    test = logits_with_top(RNG.uniform(8, 15, 1000))
+    shifted_test = logits_with_top(RNG.uniform(3, 12, 500))
+    labels = np.zeros(500, np.int64)
+    labels[:50] = 1  # a tenth read wrong (class 0 answered)
+
+    def logits_of(images: np.ndarray) -> np.ndarray:
+        return logits_with_top(np.full(len(images), 1.0))
+
+    clean = decide(val, test, logits_of, ("temperature", 1.0), "none", size=8)
+    mixed = decide(val, test, logits_of, ("temperature", 1.0), "none", size=8, shifted_val_logits=shifted_val,
+                   shifted_test={"blur": (shifted_test, labels)})
+    assert clean["fitted_on"] == "validation digits" and clean["shifted"] == {}
+    assert mixed["fitted_on"] == "validation digits, clean and shifted"
+    assert mixed["threshold"] < clean["threshold"]
+    both = np.concatenate([digit_score(val), digit_score(shifted_val)])
+    assert (both >= mixed["threshold"]).mean() >= ACCEPT_VALIDATION
+    assert mixed["shifted_validation_accepted"] == (digit_score(shifted_val) >= mixed["threshold"]).mean()
+    blur = mixed["shifted"]["blur"]
+    assert blur["accuracy"] == pytest.approx(0.9)
+    assert blur["accepted"] == (digit_score(shifted_test) >= mixed["threshold"]).mean()
+    assert 0 < blur["ece"] < 1

@@ -180,3 +180,17 @@ def test_training_imports_without_matplotlib() -> None:
             "sys.exit('matplotlib' in sys.modules)")
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_report_shows_the_shifted_digits_figures() -> None:
+    from training.summary_markdown import ood_markdown
+
+    ood = {"method": "max_logit", "score": "s", "threshold": 3.0, "validation_accepted": 0.995,
+           "test_accepted": 0.996, "outlier_training": "none",
+           "fitted_on": "validation digits, clean and shifted", "shifted_validation_accepted": 0.99,
+           "evaluation": {"seed": 16, "size": 8, "sets": {}},
+           "shifted": {"lowres8": {"accuracy": 0.9712, "accepted": 0.9688, "ece": 0.0125}}}
+    text = "\n".join(ood_markdown(ood))
+    assert "| lowres8 | 97.12 | 96.88 | 1.25 |" in text
+    assert "clean and shifted" in text
+    assert "Shifted test digits" not in "\n".join(ood_markdown({**ood, "shifted": {}}))

@@ -15,7 +15,8 @@ from neuralnet.preprocess import normalise
 from training.architectures import build_cnn, build_mlp
 from training.data import Mnist, train_val_split
 from training.optimizers import Adam
-from training.train import TrainConfig, TrainingDiverged, main, normalisation_stats, train
+from training.cli import main
+from training.train import TrainConfig, TrainingDiverged, normalisation_stats, train
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 QUICK = TrainConfig(arch="mlp", epochs=3, limit_train=5000, augment=False, seed=1)
