@@ -30,8 +30,8 @@ from tests.deploy.deploy_files import (
     settings_env_names,
     stage_named,
 )
-from training.data import default_data_dir
 from training.cli import parse_args as train_args
+from training.data import default_data_dir
 
 
 @pytest.fixture(scope="module")

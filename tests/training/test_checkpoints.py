@@ -7,8 +7,8 @@ import pytest
 
 from neuralnet.artifact import load_artifact
 from training.checkpoints import load_checkpoints, save_checkpoint
-from training.data import Mnist
 from training.cli import main
+from training.data import Mnist
 
 
 def test_checkpoints_round_trip_and_must_not_have_gaps(tmp_path) -> None:

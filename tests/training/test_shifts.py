@@ -11,10 +11,10 @@ from PIL import Image
 
 from neuralnet.artifact import load_artifact
 from service.codecs.images import mnist_input
+from training.cli import main
 from training.data import Mnist
 from training.outliers.frame import centre_of_mass
 from training.shifts import SHIFTS, make_shifted, prepared, shift_rng, shifted
-from training.cli import main
 
 
 def digits(mnist: Mnist, n: int = 12) -> np.ndarray:

@@ -13,9 +13,9 @@ from neuralnet.artifact import list_versions, load_artifact
 from neuralnet.losses import one_hot, softmax_cross_entropy
 from neuralnet.preprocess import normalise
 from training.architectures import build_cnn, build_mlp
+from training.cli import main
 from training.data import Mnist, train_val_split
 from training.optimizers import Adam
-from training.cli import main
 from training.train import TrainConfig, TrainingDiverged, normalisation_stats, train
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
