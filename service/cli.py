@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
                             access_log=False, http=http_protocol(http), loop=loop,
+                            h11_max_incomplete_event_size=settings.max_header_bytes,
                             timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
     if settings.workers > 1:
         sock = config.bind_socket()

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
                                           "are not complete this long after it opened (or after the "
                                           "request's first byte) gets 408 and is closed (slow-header "
                                           "clients such as slowloris).")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Longest request line and headers "
+                                  "together; a longer head gets 431 as soon as this many bytes of it "
+                                  "have arrived, and the connection is closed.")
     body_timeout_seconds: float = Field(30.0, gt=0, description="A request body still incomplete after "
                                         "this long gets 408 (a stalled or slow client), its buffer freed.")
     shutdown_timeout_seconds: int = Field(25, ge=1, description="On SIGTERM, requests in flight get this "
