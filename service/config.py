@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         None, description="Model to serve; default: the one whose latest version has the best "
         "recorded test accuracy (the CNN, as shipped)."
     )
-    version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]*)$",
+    version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]{0,8})$",
                          description="`latest` or a pinned integer version.")
     state_path: Path | None = Field(None, description="Where the served versions are recorded "
                                     "(default: serving.json in the weights directory); every worker "
@@ -74,7 +74,11 @@ class Settings(BaseSettings):
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
-        # compose passes `${MNIST_ADMIN_TOKEN:-}`: an empty token must mean "off", never "anyone"
+        # A token read from a file keeps its trailing newline, and the given one is compared
+        # stripped: compare the configured one stripped too. compose passes
+        # `${MNIST_ADMIN_TOKEN:-}`: an empty token must mean "off", never "anyone".
+        if isinstance(value, str):
+            value = value.strip()
         return None if value == "" else value
 
 

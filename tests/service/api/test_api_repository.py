@@ -66,6 +66,13 @@ def served(client: TestClient) -> dict[tuple[str, int], dict[str, Any]]:
     return {(v["name"], v["version"]): v for v in client.get("/v1/models").json()["served"]}
 
 
+def test_a_configured_token_is_compared_without_surrounding_whitespace(weights: Path) -> None:
+    with app_client(weights, admin_token=f" {TOKEN}\n") as client:  # as read from a file
+        assert client.post(f"{REPO}/index", headers=AUTH).status_code == 200
+    with app_client(weights, admin_token=" \n") as off:  # nothing but whitespace: off, not "anyone"
+        assert off.post(f"{REPO}/index", headers={"Authorization": "Bearer "}).status_code == 403
+
+
 def test_the_routes_are_off_without_a_token_and_refuse_a_wrong_one(weights: Path) -> None:
     with app_client(weights, admin_token=None) as off:
         answer = off.post(f"{REPO}/index", headers=AUTH)
@@ -118,7 +125,7 @@ def test_canary_answers_its_share_and_reports_agreement(client: TestClient, exam
 
 def test_shadow_computes_every_request_and_a_different_candidate_shows_it(
         client: TestClient, weights: Path, example_digit: dict[str, Any]) -> None:
-    shipped_copy(weights, 3, noise=1.0)  # noisy weights: disagrees on some images
+    shipped_copy(weights, 3, noise=0.5)  # noisy weights: disagrees on some images, passes the gate
     assert load(client, version="3", rollout="shadow").status_code == 200
     # the candidate reads the example right (its load checks it), not the noise images
     noise = np.random.default_rng(0).integers(0, 256, (8, 784)).tolist()
@@ -180,8 +187,11 @@ def test_a_version_that_fails_its_checks_is_refused_and_the_old_one_keeps_servin
     ("load", {"version": "2", "rollout": "shadow"}, 409, ["served version already"]),
     ("unload", {}, 409, ["default model"]),
     ("unload", {"version": "1"}, 404, ["not loaded"]),
+    ("load", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
+    ("unload", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
 ], ids=["missing version", "bad version", "bad rollout", "canary without percent", "shadow of itself",
-        "unload the default", "unload an unloaded version"])
+        "unload the default", "unload an unloaded version", "over-long version on load",
+        "over-long version on unload"])
 def test_bad_calls_say_why(client: TestClient, call: str, parameters: dict[str, Any], status: int,
                            words: list[str]) -> None:
     answer = (load if call == "load" else unload)(client, **parameters)
