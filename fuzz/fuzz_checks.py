@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.codecs.v2.protocol import OUTPUTS, InferenceRequest
+from service.codecs.v2.outputs import OUTPUTS
+from service.codecs.v2.protocol import InferenceRequest
 
 MAX_BATCH = 8
 MAX_BYTES = 1 << 20

@@ -1,5 +1,5 @@
 """/v1 JSON bodies (service/codecs/v1/parser.py): any bytes give (N, 784) float32 pixels in 0-255 or
-an APIError; never another exception."""
+an ServiceError; never another exception."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import atheris
 with atheris.instrument_imports(include=["service", "neuralnet"]):
     import numpy as np
 
-    from service.api.errors import APIError
+    from service.errors import ServiceError
     from service.codecs.v1.parser import parse_batch, parse_single
 
 LIMIT = 8
@@ -25,7 +25,7 @@ def test_one_input(data: bytes) -> None:
                   lambda: parse_batch(data, "application/json", LIMIT)):
         try:
             pixels = parse()
-        except APIError as exc:
+        except ServiceError as exc:
             assert 400 <= exc.status < 500, exc.status
             continue
         check_pixels(pixels)

@@ -1,12 +1,12 @@
 """Open Inference Protocol JSON bodies (service/codecs/v2/protocol.py): any bytes give images in
-0-255 and known outputs, or an APIError; never another exception."""
+0-255 and known outputs, or an ServiceError; never another exception."""
 
 from __future__ import annotations
 
 import atheris
 
 with atheris.instrument_imports(include=["service", "neuralnet"]):
-    from service.api.errors import APIError
+    from service.errors import ServiceError
     from service.codecs.v2.protocol import parse_infer_request
 
 from fuzz_checks import MAX_BATCH, MAX_BYTES, check_request
@@ -15,7 +15,7 @@ from fuzz_checks import MAX_BATCH, MAX_BYTES, check_request
 def test_one_input(data: bytes) -> None:
     try:
         request = parse_infer_request(data, None, None, MAX_BATCH, MAX_BYTES)
-    except APIError as exc:
+    except ServiceError as exc:
         assert 400 <= exc.status < 500, exc.status
         return
     check_request(request)

@@ -42,10 +42,11 @@ def main() -> None:
                          "outputs": [{"name": "probabilities",
                                       "parameters": {"binary_data": True}}]}).encode()
     # the binary harness reads: one byte for the encoding, two for the header length, then the body
-    length = (len(header) + 2).to_bytes(2, "little")
+    length = (len(header) + 3).to_bytes(2, "little")
     write("v2_binary", "binary", b"\x00" + length + header + digit.tobytes())
     gzipped = gzip.compress(json.dumps({"inputs": [tensor]}).encode())
     write("v2_binary", "gzip_json", b"\x02" + b"\x00\x00" + gzipped)
+    write("v2_binary", "raw_image", b"\x20" + (3).to_bytes(2, "little") + digit.tobytes())
     for fmt, mode in (("PNG", "L"), ("PNG", "RGBA"), ("JPEG", "L")):
         out = io.BytesIO()
         Image.fromarray(255 - digit).convert(mode).save(out, fmt)

@@ -22,7 +22,6 @@ from neuralnet.artifact import ArtifactError
 from service.config import Settings
 from service.main import start_models
 from service.models.loaded_model import LoadedModel
-from service.models.served_state import read_state
 
 FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "workers": "MNIST_WORKERS", "model": "MNIST_MODEL",
          "version": "MNIST_VERSION", "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
@@ -59,17 +58,17 @@ def http_protocol(http: str) -> type[asyncio.Protocol] | str:
     return HeaderTimeoutProtocol
 
 
-def record_served_versions(settings: Settings) -> LoadedModel:
+def record_served_versions(settings: Settings) -> tuple[LoadedModel, str]:
     """Load the served versions once, before any worker starts (failing fast, with one clear line),
-    and record them. A pinned `--version` then lives in the record and leaves the workers'
-    environment: every worker, however late it starts or restarts, follows the record, instead of
-    applying the pin again over a repository call another worker answered meanwhile."""
+    and record them. Returns the default model and the app factory the workers run: once a pinned
+    `--version` lives in the record, every worker, however late it starts or restarts, follows the
+    record (`create_following_app`) instead of applying the pin again over a repository call
+    another worker answered meanwhile; where nothing could be recorded, they apply it."""
     manager = start_models(settings, record=True)
-    if settings.version != "latest" and read_state(manager.state_path) == manager.applied:
-        os.environ["MNIST_VERSION"] = "latest"  # kept when the record could not be written
     model = manager.registry.default_model()
     assert model is not None
-    return model
+    factory = "create_following_app" if manager.recorded else "create_app"
+    return model, f"service.main:{factory}"
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-serve: invalid settings: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     try:
-        model = record_served_versions(settings)
+        model, factory = record_served_versions(settings)
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
     # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    config = uvicorn.Config("service.main:create_app", factory=True, host=settings.host,
+    config = uvicorn.Config(factory, factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
                             access_log=False, http=http_protocol(http), loop=loop,
                             h11_max_incomplete_event_size=settings.max_header_bytes,

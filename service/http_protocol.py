@@ -22,7 +22,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.api.errors import error_body
+from service.api.handlers import error_body
 from service.config import get_settings
 
 LINGER_SECONDS = 1.0  # how long a refused client has to read its answer before the connection closes
@@ -86,8 +86,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def _refuse(self, status_line: bytes, status: int, message: str, code: str | None = None) -> None:
-        body = orjson.dumps(error_body(status, message, None, code=code))
+    def _refuse(self, status_line: bytes, status: int, message: str) -> None:
+        body = orjson.dumps(error_body(status, message, None))
         head = (b"HTTP/1.1 " + status_line + b"\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\nx-content-type-options: nosniff\r\n"
                 b"referrer-policy: no-referrer\r\n\r\n" % len(body))
@@ -112,7 +112,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             return
         self._refuse(b"431 Request Header Fields Too Large", 431,
                      f"the request line and headers are longer than {self.max_head_bytes} bytes "
-                     "(MNIST_MAX_HEADER_BYTES)", code="header_too_large")
+                     "(MNIST_MAX_HEADER_BYTES)")
 
     def _headers_too_slow(self) -> None:
         self.header_deadline = None

@@ -11,17 +11,28 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from service.api.handlers import install_error_handlers
 from service.api.logs import AccessLog, configure
-from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
-from service.api.routes import bench, docs, explain, health, models, page, predict, repository, v2
+from service.api.routes import (
+    bench,
+    docs,
+    explain,
+    health,
+    models,
+    page,
+    predict,
+    repository,
+    v2,
+    v2_extensions,
+)
 from service.config import Settings, get_settings
+from service.dataplane.plane import DataPlane
+from service.metrics import Metrics
 from service.models.manager import ModelManager
 from service.process import prepare
 
@@ -35,10 +46,10 @@ Every error has the body `{"error": {"code", "message", "details", "request_id"}
 """
 
 
-def start_models(settings: Settings, record: bool = True) -> ModelManager:
+def start_models(settings: Settings, record: bool = True, pin: bool = True) -> ModelManager:
     """Load the served versions (ArtifactError says which file and why the default cannot be)."""
     manager = ModelManager(settings)
-    manager.start(record=record)
+    manager.start(record=record, pin=pin)
     return manager
 
 
@@ -50,11 +61,13 @@ def telemetry_config() -> TelemetryConfig:
     return {"tracing": False, "metrics": False, "logs": False}
 
 
-def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
-    """Build the app; with `load`, the lifespan loads the model before serving."""
+def create_app(settings: Settings | None = None, load: bool = True, pin: bool = True) -> FastAPI:
+    """Build the app; with `load`, the lifespan loads the models before serving (with `pin`, a
+    pinned MNIST_VERSION applied over the record)."""
     settings = settings or get_settings()
     access_log = AccessLog(configure(settings.log_level), enabled=settings.access_log)
-    metrics = Metrics()
+    metrics = Metrics(loaded=lambda: plane.loaded_versions())
+    plane = DataPlane(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,11 +76,8 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
             yield
             return
         manager = ModelManager(settings)
-        manager.registry.on_swap = lambda deployments: metrics.set_loaded(
-            [(m.name, m.version, "candidate" if m is d.candidate else "served")
-             for d in deployments.values() for m in d.versions()])
-        manager.start()
-        app.state.models = manager
+        manager.start(pin=pin)
+        plane.manager = manager
         for deployment in manager.registry.deployments.values():
             for model in deployment.versions():
                 log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
@@ -84,14 +94,13 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
                   redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.work_limiter = CapacityLimiter(settings.work_threads)
-    app.state.models = None
-    app.state.comparisons = set()  # pending rollout comparisons (service/api/serving.py)
+    app.state.dataplane = plane
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(explain.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(v2_extensions.router)  # first: /v2/models/stats is not a model's metadata
     app.include_router(v2.router)
     app.include_router(repository.router)
     app.include_router(page.router)
@@ -100,5 +109,12 @@ def create_app(settings: Settings | None = None, load: bool = True) -> FastAPI:
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log,
                        max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds,
-                       max_in_flight=settings.max_in_flight)
+                       plane=plane)
     return app
+
+
+def create_following_app() -> FastAPI:
+    """The app `mnist-serve` runs in its workers once it has recorded the served versions itself:
+    they follow the record, and never apply a pinned version again over a repository call another
+    worker answered meanwhile."""
+    return create_app(pin=False)

@@ -1,4 +1,4 @@
-"""One error body for every failure, whoever raises it: APIError, Starlette's HTTP errors (404,
+"""One error body for every failure, whoever raises it: ServiceError, Starlette's HTTP errors (404,
 405, a malformed multipart body) and request validation, as {"error": {"code", "message",
 "details", "request_id"}}.
 
@@ -14,9 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.errors import HTTP_CODES, APIError, error_body
 from service.api.responses import JSONResponse
-from service.codecs.v2 import protocol as v2
+from service.codecs.v2 import errors as v2
+from service.errors import HTTP_CODES, ServiceError
+
+
+def error_body(status: int, message: str, request_id: str | None,
+               details: list[dict[str, Any]] | None = None, code: str | None = None) -> dict[str, Any]:
+    """The common error body: {"error": {"code", "message", "details", "request_id"}}."""
+    return {"error": {"code": code or HTTP_CODES.get(status, "error"), "message": message,
+                      "details": details or [], "request_id": request_id}}
 
 
 def error_content(path: str, status: int, message: str, request_id: str | None,
@@ -32,10 +39,10 @@ def request_id_of(request: Request) -> str | None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def api_error(request: Request, exc: APIError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def api_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse(error_content(request.url.path, exc.status, exc.message, request_id_of(request),
-                                          exc.details, exc.code), status_code=exc.status)
+                                          exc.details, exc.code), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

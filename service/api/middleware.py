@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
 from service.api.logs import AccessLog
-from service.api.metrics import NOT_TRAFFIC, Metrics
+from service.dataplane.plane import DataPlane
+from service.metrics import NOT_TRAFFIC, Metrics
 
 log = logging.getLogger("service.access")
 # Recorded (metrics, access log) for a request whose client hung up before the answer: nginx's code
@@ -46,10 +47,10 @@ def _request_id(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog, max_body_bytes: int,
-                 body_timeout: float = 30.0, max_in_flight: int = 32) -> None:
+                 plane: DataPlane, body_timeout: float = 30.0) -> None:
         self.app, self.metrics, self.access_log = app, metrics, access_log
         self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
-        self.max_in_flight, self.in_flight = max_in_flight, 0  # the loop's own count: one thread
+        self.plane = plane  # its in-flight limit, shared with every protocol
         # Body reads in progress -> their deadline, checked by one watchdog task: cheaper per request
         # than a timer per read (a one-image request is ~130 us; asyncio.timeout added ~6)
         self._reading: dict[asyncio.Task[Any], float] = {}
@@ -77,14 +78,13 @@ class RequestContextMiddleware:
             await send(message)
 
         limited = not scope["path"].startswith(NOT_TRAFFIC)  # probes and scrapes answer even when busy
-        if limited and self.in_flight >= self.max_in_flight:
-            status = 503
-            await self._send_error(scope["path"], 503, f"the server is busy ({self.max_in_flight} requests "
-                                   "in flight); retry in a second", rid, send_with_id, code="overloaded",
-                                   close=False, headers=((b"retry-after", b"1"),))
+        if limited and not self.plane.admit():
+            status, busy = 503, self.plane.overloaded()
+            await self._send_error(scope["path"], 503, busy.message, rid, send_with_id, code=busy.code,
+                                   close=False, headers=tuple((k.lower().encode(), v.encode())
+                                                              for k, v in (busy.headers or {}).items()))
             self._record(scope, rid, status, start)
             return
-        self.in_flight += limited
         try:
             body_receive = await self._buffer_body(scope, receive)
             if not isinstance(body_receive, int):
@@ -107,7 +107,8 @@ class RequestContextMiddleware:
                 await self._send_error(scope["path"], 500, "internal server error; quote the request id "
                                        "to the operator", rid, send_with_id)
         finally:
-            self.in_flight -= limited
+            if limited:
+                self.plane.release()
             self._record(scope, rid, status, start)
 
     def _record(self, scope: Scope, rid: str, status: int, start: float) -> None:

@@ -10,11 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from service.api.openapi import BINARY
-
-
-class ModelRef(BaseModel):
-    name: str = Field(description="Model name, e.g. mnist-cnn.", examples=["mnist-cnn"])
-    version: int = Field(description="Artifact version that answered.", examples=[1])
+from service.codecs.v1.schemas import ModelRef
 
 
 class ErrorDetail(BaseModel):

@@ -6,20 +6,21 @@
     bounding box -> longer side scaled to 20 px, aspect kept -> pasted into 28x28 so that the
     centre of mass sits at pixel (14, 14), as in MNIST.
 
-Every failure is an APIError: 413 for too many bytes or pixels, 422 for a file that is not a PNG
+Every failure is an ServiceError: 413 for too many bytes or pixels, 422 for a file that is not a PNG
 or JPEG, a truncated or corrupt one, and a canvas with no digit on it.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image
 
 from neuralnet.preprocess import centred_by_mass, ink_box, light_on_dark, stretched
-from service.api.errors import APIError
+from service.errors import ServiceError
 
 FORMATS = ("PNG", "JPEG")
 WORKING_SIDE = 1024  # larger images are reduced to this first: plenty for a 20 px digit, bounded work
@@ -32,13 +33,13 @@ ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_18
                 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
-def _error(status: int, code: str, message: str, loc: list[Any], kind: str) -> APIError:
-    return APIError(status, f"{'.'.join(map(str, loc))}: {message}", [{"loc": loc, "msg": message,
+def _error(status: int, code: str, message: str, loc: list[Any], kind: str) -> ServiceError:
+    return ServiceError(status, f"{'.'.join(map(str, loc))}: {message}", [{"loc": loc, "msg": message,
                                                                         "type": kind}], code=code)
 
 
 def decode(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> Image.Image:
-    """The decoded image, or APIError: empty, too many bytes or pixels, not PNG/JPEG, truncated."""
+    """The decoded image, or ServiceError: empty, too many bytes or pixels, not PNG/JPEG, truncated."""
     if not data:
         raise _error(422, "empty_file", "the image file is empty", loc, "empty_file")
     if len(data) > max_bytes:
@@ -143,3 +144,16 @@ def mnist_frame(digit: np.ndarray) -> np.ndarray:
 def mnist_input(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> np.ndarray:
     """The (28, 28) uint8 image, white digit on black, that the model gets for this image file."""
     return mnist_frame(ink(grayscale(decode(data, max_bytes, max_pixels, loc)), loc))
+
+
+@dataclass(frozen=True)
+class MnistImage:
+    """An uploaded image as the model gets it: `frame`, (28, 28) uint8, and `images`, (1, 784) pixels."""
+
+    frame: np.ndarray
+    images: np.ndarray
+
+
+def mnist_image(data: bytes, max_bytes: int, max_pixels: int, loc: list[Any]) -> MnistImage:
+    frame = mnist_input(data, max_bytes, max_pixels, loc)
+    return MnistImage(frame, frame.reshape(1, -1).astype(np.float32))

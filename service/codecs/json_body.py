@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from service.api.errors import APIError
 from service.codecs.pixels import PIXELS
+from service.errors import ServiceError
 
 
 def load_json(body: bytes, what: str = "") -> Any:
@@ -26,7 +26,7 @@ def load_json(body: bytes, what: str = "") -> Any:
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise APIError(400, f"malformed JSON{what}: {exc}") from None
+            raise ServiceError(400, f"malformed JSON{what}: {exc}") from None
 
 
 def has_json_literals(body: bytes, field: str | None = None) -> bool:

@@ -1,4 +1,10 @@
-"""What a repository load or unload call changes: the next recorded state, from the current one.
+"""Which version of each model serves: the one module that decides it, at start-up and after a call.
+Each plan is the next recorded state, from the current one.
+
+    start                               the record for the models it names; the newest version of
+                                        a model it does not (a new folder); a pinned MNIST_MODEL/
+                                        MNIST_VERSION over both. A recorded version no longer on
+                                        disk falls back to the newest, logged
 
     load  name [version] [rollout]     version: the newest on disk unless given
         replace (default)   the version becomes the served one; a candidate is dropped (loading the
@@ -14,14 +20,18 @@ Only the plan is made here; checking and loading the versions is the registry's 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from service.models.served_state import Candidate, Served, State
 
+log = logging.getLogger("service")
+
 ROLLOUTS = ("replace", "canary", "shadow")
-
-
+LOAD_PARAMETERS = ("version", "rollout", "percent")
+UNLOAD_PARAMETERS = ("version",)
 MAX_VERSION_DIGITS = 9  # as artifacts may record; also keeps int() clear of Python's digit limit
 
 
@@ -29,6 +39,42 @@ class LifecycleError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
+
+
+def plan_start(on_disk: dict[str, list[int]], recorded: State | None, model: str | None = None,
+               pinned: int | None = None) -> State:
+    """What to serve at start-up (`model`: MNIST_MODEL, `pinned`: its MNIST_VERSION unless latest).
+    LifecycleError if the configured model or version is not on disk."""
+    versions = on_disk.get(model or "", [])
+    if model is not None and not versions:
+        raise LifecycleError(404, f"model {model!r} has no versions")
+    if pinned is not None and pinned not in versions:
+        raise LifecycleError(404, f"{model}/{pinned}.npz: no such version (available: {versions})")
+    state: State = {}
+    for name, found in on_disk.items():
+        served = (recorded or {}).get(name, Served(found[-1]))
+        if served.version is not None and served.version not in found:
+            log.warning("recorded version not on disk; serving the newest",
+                        extra={"model": name, "version": served.version})
+            served = Served(found[-1])
+        if served.candidate is not None and served.candidate.version not in found:
+            served = Served(served.version)
+        state[name] = served
+    if model is not None:
+        if pinned is not None:
+            state[model] = Served(pinned)
+        elif state[model].version is None:  # unloaded earlier, but asked for by name now
+            state[model] = Served(versions[-1])
+    return state
+
+
+def choose_default(served: list[str], configured: str | None,
+                   accuracy: Callable[[str], float | None]) -> str | None:
+    """The default model: the configured one, else the served one with the best recorded test
+    accuracy."""
+    if configured is not None:
+        return configured
+    return max(sorted(served), key=lambda name: accuracy(name) or 0.0, default=None)
 
 
 def _version(parameters: dict[str, Any], on_disk: list[int], name: str) -> int | None:

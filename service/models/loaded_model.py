@@ -127,19 +127,6 @@ class LoadedModel:
         is_digit = scores >= self.threshold if scores is not None else None
         return Predictions(digits, proba, scores, is_digit)
 
-    def postprocess(self, answered: Predictions) -> list[dict[str, Any]]:
-        digits, proba = answered.digits, answered.proba
-        ident = self.ident
-        best = proba[np.arange(len(digits)), digits]
-        n = len(digits)
-        # tolist() turns the whole batch into Python numbers in C, not per value in Python
-        is_digit = answered.is_digit.tolist() if answered.is_digit is not None else [None] * n
-        scores = answered.scores.tolist() if answered.scores is not None else [None] * n
-        return [{"digit": d, "probability": p, "probabilities": row, "is_digit": ok, "digit_score": s,
-                 "model": ident}
-                for d, p, row, ok, s in zip(digits.tolist(), best.tolist(), proba.tolist(), is_digit,
-                                            scores, strict=True)]
-
     def describe(self) -> dict[str, Any]:
         meta = self.artifact.metadata
         # what a person looks for first comes first; the long layer list last

@@ -21,14 +21,13 @@ from anyio import to_thread
 
 from neuralnet.artifact import ArtifactError
 from service.config import Settings
-from service.models.checks import LoadRefused
-from service.models.lifecycle import LifecycleError, plan_load
+from service.models.checks import LoadRefused, recorded_accuracy
+from service.models.lifecycle import LifecycleError, choose_default, plan_load, plan_start
 from service.models.loaded_model import LoadedModel
-from service.models.registry import Registry, best_served, initial_state
+from service.models.registry import Registry
 from service.models.repository import available_models
 from service.models.served_state import (
     STATE_FILE,
-    Served,
     State,
     StateError,
     read_state,
@@ -46,40 +45,38 @@ class ModelManager:
         self.registry = Registry(settings.weights_dir, settings.min_accuracy)
         self.state_path: Path = settings.state_path or settings.weights_dir / STATE_FILE
         self.applied: State | None = None  # the recorded state this worker serves
+        self.recorded = False  # whether the record holds what start-up chose
         self.lock = asyncio.Lock()  # one change at a time in this worker
         self.next_watch = 0.0
 
     # ---- start-up (blocking: before the worker serves)
 
-    def start(self, record: bool = True) -> None:
-        """Load what the recorded state (or, first time, the newest of every model) says; the
-        configured or best model becomes the default. ArtifactError if that one cannot serve."""
+    def start(self, record: bool = True, pin: bool = True) -> None:
+        """Load what the record (or, first time, the newest of every model) says, a pinned
+        MNIST_VERSION over it unless `pin` is False (the record already holds it: `mnist-serve`
+        applied it before starting the workers); the configured or best model becomes the default.
+        ArtifactError if that one cannot serve."""
         if not self.settings.weights_dir.is_dir():
             raise ArtifactError(f"{self.settings.weights_dir}: weights directory does not exist")
         with state_lock(self.state_path) if record else contextlib.nullcontext():
-            self._start(record)
+            self._start(record, pin)
 
-    def _start(self, record: bool) -> None:
+    def _start(self, record: bool, pin: bool) -> None:
         s = self.settings
         try:
             recorded = read_state(self.state_path)
         except StateError as exc:
             raise ArtifactError(f"the served-versions record is unreadable ({exc}); fix or delete "
                                 "it") from None
-        pinned = (s.model, int(s.version)) if s.model and s.version != "latest" else None
         on_disk = available_models(s.weights_dir)
-        versions = on_disk.get(s.model or "", [])
-        if pinned is not None and versions and pinned[1] not in versions:
-            raise ArtifactError(f"{s.weights_dir / pinned[0] / f'{pinned[1]}.npz'}: no such version "
-                                f"(available: {versions})")
-        state = initial_state(on_disk, recorded, pinned)
-        if s.model:
-            if s.model not in state:
-                raise ArtifactError(f"{s.weights_dir / s.model}: model {s.model!r} has no versions")
-            if state[s.model].version is None:  # unloaded earlier, but asked for by name now
-                state[s.model] = Served(on_disk[s.model][-1])
+        pinned = int(s.version) if pin and s.model and s.version != "latest" else None
+        try:
+            state = plan_start(on_disk, recorded, s.model, pinned)
+        except LifecycleError as exc:
+            raise ArtifactError(f"{s.weights_dir}: {exc.message}") from None
         deployments = self.registry.build(state, strict=False, loader=LoadedModel.load)
-        default = s.model or best_served(deployments)
+        default = choose_default(list(deployments), s.model,
+                                 lambda name: recorded_accuracy(deployments[name].served))
         if default is None:
             raise ArtifactError(f"{s.weights_dir}: no artifacts (<model>/<version>.npz) could be loaded")
         if default not in deployments:
@@ -88,9 +85,11 @@ class ModelManager:
         self.registry.default = default
         self.registry.swap(deployments)
         self.applied = self.registry.state()
-        if record and self.applied != recorded:
+        self.recorded = not record or self.applied == recorded
+        if record and not self.recorded:
             try:
                 write_state(self.state_path, self.applied)
+                self.recorded = True
             except OSError as exc:  # e.g. a read-only image: served as is, and repository calls say so
                 log.warning("served versions not recorded", extra={"path": str(self.state_path),
                                                                     "reason": str(exc)})

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.models.checks import LoadRefused, load_checked, recorded_accuracy
+from service.models.checks import LoadRefused, load_checked
 from service.models.loaded_model import LoadedModel
 from service.models.served_state import Candidate, Rollout, Served, State
 
@@ -155,31 +155,3 @@ class Registry:
         self.deployments = deployments
         if self.on_swap is not None:
             self.on_swap(deployments)
-
-
-def initial_state(on_disk: dict[str, list[int]], recorded: State | None,
-                  pinned: tuple[str, int] | None) -> State:
-    """What to serve at start-up: the recorded state for the models it names, the newest version of
-    any model on disk it does not (a new model folder), and a pinned MNIST_MODEL/MNIST_VERSION over
-    both. A recorded version no longer on disk falls back to the newest, logged."""
-    state: State = {}
-    for name, versions in on_disk.items():
-        served = (recorded or {}).get(name, Served(versions[-1]))
-        if served.version is not None and served.version not in versions:
-            log.warning("recorded version not on disk; serving the newest",
-                        extra={"model": name, "version": served.version})
-            served = Served(versions[-1])
-        if served.candidate is not None and served.candidate.version not in versions:
-            served = Served(served.version)
-        state[name] = served
-    if pinned is not None:
-        state[pinned[0]] = Served(pinned[1])
-    return state
-
-
-def best_served(deployments: dict[str, Deployment]) -> str | None:
-    """The served model with the best recorded test accuracy (the default when none is chosen)."""
-    def accuracy(name: str) -> float:
-        return recorded_accuracy(deployments[name].served) or 0.0
-
-    return max(sorted(deployments), key=accuracy, default=None)

@@ -28,6 +28,8 @@ from dockerfile_parse import DockerfileParser
 
 from service.config import Settings
 from service.main import create_app
+from service.models.lifecycle import plan_start
+from service.models.repository import available_models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -341,3 +343,12 @@ def default_port() -> int:
     default = Settings.model_fields["port"].default
     assert isinstance(default, int)
     return default
+
+
+def served_at_start(settings: Settings, weights: Path) -> dict[str, int | None]:
+    """{model: version} that start-up serves from `weights` with these settings, as the service
+    decides it (service/models/lifecycle.py); LifecycleError if the configured model or version
+    is not there."""
+    pinned = int(settings.version) if settings.model and settings.version != "latest" else None
+    state = plan_start(available_models(weights), None, settings.model, pinned)
+    return {name: served.version for name, served in state.items()}

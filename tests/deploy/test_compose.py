@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from service.config import Settings
-from service.models.repository import resolve
 from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
@@ -23,6 +22,7 @@ from tests.deploy.deploy_files import (
     interpolate,
     mebibytes,
     pip_install,
+    served_at_start,
     served_get_paths,
     settings_env_names,
     stage_named,
@@ -80,7 +80,7 @@ def test_api_environment_is_settings_with_valid_defaults(services: dict[str, Any
             "MNIST_MAX_BODY_BYTES"} <= set(env)
     assert set(env) <= settings_env_names(), f"not Settings fields: {set(env) - settings_env_names()}"
     settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()})
-    assert resolve(REPO_ROOT / "weights", settings.model, settings.version).is_file()
+    assert served_at_start(settings, REPO_ROOT / "weights").get(settings.model or "mnist-cnn")
     raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["api"]["environment"]
     for name, value in raw.items():
         assert value.startswith(f"${{{name}:-"), f"{name} is not overridable from the shell: {value}"

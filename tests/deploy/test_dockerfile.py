@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
-from service.models.repository import resolve
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     LIBRARY_ENV,
@@ -22,6 +21,7 @@ from tests.deploy.deploy_files import (
     install_step,
     pip_install,
     requirement_files,
+    served_at_start,
     served_get_paths,
     settings_env_names,
     stage_named,
@@ -93,7 +93,7 @@ def test_weights_are_copied_to_the_configured_weights_dir() -> None:
     assert copy_destination(runtime, "weights") == runtime.env["MNIST_WEIGHTS_DIR"]
     # With no MNIST_MODEL the image serves the best shipped model: there must be one.
     assert "MNIST_MODEL" not in runtime.env
-    assert resolve(REPO_ROOT / "weights", None, "latest").exists()
+    assert served_at_start(Settings(), REPO_ROOT / "weights")
 
 
 def test_healthcheck_asks_a_served_readiness_path_with_python() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from service.config import Settings
-from service.models.repository import resolve
 from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
@@ -22,6 +21,7 @@ from tests.deploy.deploy_files import (
     objects_of_kind,
     pod_spec,
     render_kustomization,
+    served_at_start,
     served_get_paths,
     settings_env_names,
 )
@@ -66,7 +66,7 @@ def test_config_map_feeds_valid_settings(objects: list[dict[str, Any]]) -> None:
     settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()
                            if k.startswith(ENV_PREFIX)})
     assert settings.host == "0.0.0.0"
-    assert resolve(REPO_ROOT / "weights", settings.model, settings.version).is_file()
+    assert served_at_start(settings, REPO_ROOT / "weights").get(settings.model or "mnist-cnn")
 
 
 def test_container_port_is_the_port_the_server_listens_on(objects: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.api.metrics import Metrics
+from service.metrics import Metrics
 from testkit.server import ServerProcess, free_port, running_command
 from testkit.shipped import newest_shipped, served_ref
 from tests.deploy.deploy_files import REPO_ROOT, settings_env_names

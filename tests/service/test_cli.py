@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from service.cli import record_served_versions
 from service.config import Settings
 from service.main import start_models
+from service.models.manager import ModelManager
 from service.models.served_state import Served, State, read_state
 from testkit.artifacts import shipped_copy
 
@@ -31,12 +31,18 @@ def promote_version_2(state: State) -> State:
     return {**state, "mnist-mlp": Served(2)}
 
 
+def worker(factory: str) -> ModelManager:
+    """A worker's models as the app factory `mnist-serve` chose starts them, from the environment."""
+    return start_models(Settings(), pin=factory == "service.main:create_app")
+
+
 def test_a_worker_starting_late_keeps_a_call_answered_meanwhile(pinned: Path) -> None:
-    assert record_served_versions(Settings()).version == 1
+    model, factory = record_served_versions(Settings())
+    assert model.version == 1 and factory == "service.main:create_following_app"
     assert read_state(pinned)["mnist-mlp"] == Served(1)
-    first = start_models(Settings())  # a worker, as uvicorn starts it: from the environment
+    first = worker(factory)
     asyncio.run(first.change(promote_version_2))  # a repository call it answers
-    late = start_models(Settings())  # another worker, starting (or restarting) after the call
+    late = worker(factory)  # another worker, starting (or restarting) after the call
     served = late.registry.default_model()
     assert served is not None and served.version == 2
     assert read_state(pinned)["mnist-mlp"] == Served(2)
@@ -45,7 +51,7 @@ def test_a_worker_starting_late_keeps_a_call_answered_meanwhile(pinned: Path) ->
 def test_the_pin_stays_where_nothing_can_be_recorded(pinned: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a record in a folder that does not exist (as on a read-only image): each worker must pin again
     monkeypatch.setenv("MNIST_STATE_PATH", str(pinned.parent / "missing" / "serving.json"))
-    assert record_served_versions(Settings()).version == 1
-    assert os.environ["MNIST_VERSION"] == "1"
-    served = start_models(Settings()).registry.default_model()
+    model, factory = record_served_versions(Settings())
+    assert model.version == 1 and factory == "service.main:create_app"
+    served = worker(factory).registry.default_model()
     assert served is not None and served.version == 1

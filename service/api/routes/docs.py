@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.responses import FileResponse, HTMLResponse
 
-from service.api.errors import APIError
+from service.errors import ServiceError
 
 router = APIRouter(tags=["docs"], include_in_schema=False)
 
@@ -90,6 +90,6 @@ def redoc(request: Request) -> HTMLResponse:
 def asset(name: str) -> FileResponse:
     """One of the documentation pages' scripts or style sheets."""
     if name not in ASSETS:  # a fixed list: no path from the URL ever reaches the file system
-        raise APIError(404, f"no documentation asset named {name!r}; there are {', '.join(ASSETS)}")
+        raise ServiceError(404, f"no documentation asset named {name!r}; there are {', '.join(ASSETS)}")
     return FileResponse(ASSET_DIR / name, media_type=ASSETS[name], headers=ASSET_HEADERS)
 

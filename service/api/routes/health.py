@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from starlette.responses import Response
 
+from service.api.deps import plane_of
 from service.api.direct_route import DirectRoute
-from service.api.errors import APIError
 from service.api.responses import JSONResponse
 from service.api.schemas import Health
-from service.api.serving import manager_of
+from service.errors import ServiceError
 
 router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
@@ -24,14 +25,16 @@ async def live() -> JSONResponse:
 @router.get("/health/ready", response_model=Health, responses={503: {"description": "No model loaded."}})
 async def ready(request: Request) -> JSONResponse:
     """200 once the default model is loaded, else 503."""
-    model = manager_of(request).registry.default_model()
+    model = plane_of(request).registry.default_model()
     if model is None:
-        raise APIError(503, "no model is loaded yet")
+        raise ServiceError(503, "no model is loaded yet")
     return JSONResponse({"status": "ok", "model": model.ident})
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}})
-def metrics(request: Request) -> Response:
-    """Prometheus metrics in the text exposition format."""
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+@router.get("/metrics", response_class=Response, responses={200: {
+    "content": {CONTENT_TYPE_LATEST: {}, OPENMETRICS: {}},
+    "description": "Prometheus text, or OpenMetrics text when the Accept header asks for it."}})
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics in the text exposition format (OpenMetrics if asked for)."""
+    body, content_type = request.app.state.metrics.render(request.headers.get("accept"))
+    return Response(body, media_type=content_type)

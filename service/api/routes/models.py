@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from service.api.deps import plane_of
 from service.api.direct_route import DirectRoute
-from service.api.errors import APIError
 from service.api.responses import JSONResponse
 from service.api.schemas import ErrorResponse, ModelInfo, ModelList, ModelQuery, VersionQuery
-from service.api.serving import manager_of
-from service.models.registry import NotServed
+from service.dataplane.plane import ModelRef
 from service.models.repository import available_models
 
 router = APIRouter(prefix="/v1", tags=["models"], route_class=DirectRoute)
@@ -24,10 +23,7 @@ router = APIRouter(prefix="/v1", tags=["models"], route_class=DirectRoute)
 async def model_info(request: Request, model: ModelQuery = None,
                      version: VersionQuery = None) -> JSONResponse:
     """Describe a loaded model (default: the default model's served version)."""
-    try:
-        return JSONResponse(manager_of(request).registry.pick(model, version).describe())
-    except NotServed as exc:
-        raise APIError(404, str(exc)) from None
+    return JSONResponse(plane_of(request).model(ModelRef(model, version)).describe())
 
 
 @router.get("/models", response_model=ModelList)
@@ -35,7 +31,7 @@ async def list_models(request: Request) -> JSONResponse:
     """List the models and versions on disk, and every loaded version with its rollout and figures."""
     found = available_models(request.app.state.settings.weights_dir)
     served: list[dict[str, Any]] = []
-    manager = getattr(request.app.state, "models", None)
+    manager = plane_of(request).manager
     registry = manager.registry if manager else None
     for name, deployment in sorted(registry.deployments.items() if registry else []):
         for model in deployment.versions():

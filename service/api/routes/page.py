@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.responses import FileResponse
 
-from service.api.errors import APIError
+from service.errors import ServiceError
 
 router = APIRouter(tags=["page"], include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -28,5 +28,5 @@ def index() -> FileResponse:
 def page_file(name: str) -> FileResponse:
     """One of the page's own files (its CSS or JavaScript)."""
     if name not in PAGE_FILES:  # a fixed list: no path from the URL ever reaches the file system
-        raise APIError(404, f"no static file named {name!r}; the page has {', '.join(PAGE_FILES)}")
+        raise ServiceError(404, f"no static file named {name!r}; the page has {', '.join(PAGE_FILES)}")
     return FileResponse(STATIC_DIR / name, media_type=PAGE_FILES[name], headers=HEADERS)

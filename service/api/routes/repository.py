@@ -11,12 +11,18 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from service.api.errors import APIError
-from service.api.serving import manager_of
+from service.api.deps import plane_of
 from service.codecs.json_body import load_json
-from service.codecs.v2.protocol import PATH_PREFIX
+from service.codecs.v2.errors import PATH_PREFIX
 from service.codecs.v2.schemas import V2_ERRORS
-from service.models.lifecycle import LifecycleError, plan_load, plan_unload
+from service.errors import ServiceError
+from service.models.lifecycle import (
+    LOAD_PARAMETERS,
+    UNLOAD_PARAMETERS,
+    LifecycleError,
+    plan_load,
+    plan_unload,
+)
 from service.models.repository import available_models
 from service.models.served_state import State
 
@@ -25,12 +31,12 @@ def require_admin(request: Request) -> None:
     """403 while MNIST_ADMIN_TOKEN is unset; 401 without the right bearer token (constant time)."""
     token = request.app.state.settings.admin_token
     if token is None:
-        raise APIError(403, "the model-repository routes are off: set MNIST_ADMIN_TOKEN and send "
+        raise ServiceError(403, "the model-repository routes are off: set MNIST_ADMIN_TOKEN and send "
                        "`Authorization: Bearer <token>`")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                               token.get_secret_value().encode()):
-        raise APIError(401, "missing or wrong bearer token (Authorization: Bearer <MNIST_ADMIN_TOKEN>)")
+        raise ServiceError(401, "missing or wrong bearer token (Authorization: Bearer <MNIST_ADMIN_TOKEN>)")
 
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -49,14 +55,21 @@ async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     body = load_json(raw, " in the request") if raw.strip() else {}
     if not isinstance(body, dict):
-        raise APIError(400, "the body must be a JSON object")
+        raise ServiceError(400, "the body must be a JSON object")
     return body
 
 
 async def _parameters(request: Request) -> dict[str, Any]:
+    """The body's `parameters`; 400 naming any this service does not take (Triton's `config` and
+    `file:` overrides among them), rather than answering 200 and ignoring it."""
     parameters = (await _body(request)).get("parameters", {})
     if not isinstance(parameters, dict):
-        raise APIError(400, "parameters must be a JSON object")
+        raise ServiceError(400, "parameters must be a JSON object")
+    known = LOAD_PARAMETERS if request.url.path.endswith("/load") else UNLOAD_PARAMETERS
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ServiceError(400, f"parameters.{unknown[0]} is not supported; this call takes "
+                           + ", ".join(known))
     return parameters
 
 
@@ -66,7 +79,7 @@ Parameters = Annotated[dict[str, Any], Depends(_parameters)]
 def _entries(request: Request) -> list[dict[str, Any]]:
     """One entry per version on disk: READY if loaded here (served or a rollout's candidate), else
     UNAVAILABLE and why."""
-    registry = manager_of(request).registry
+    registry = plane_of(request).models().registry
     entries = []
     for name, versions in available_models(request.app.state.settings.weights_dir).items():
         deployment = registry.deployments.get(name)
@@ -89,16 +102,16 @@ async def index(request: Request) -> Response:
     lists only the loaded ones."""
     ready = (await _body(request)).get("ready", False)
     if not isinstance(ready, bool):
-        raise APIError(400, f"ready must be true or false, got {ready!r}")
+        raise ServiceError(400, f"ready must be true or false, got {ready!r}")
     entries = [e for e in _entries(request) if e["state"] == "READY" or not ready]
     return Response(orjson.dumps(entries), media_type="application/json")
 
 
 async def _change(request: Request, plan: Any) -> None:
     try:
-        await manager_of(request).change(plan)
+        await plane_of(request).models().change(plan)
     except LifecycleError as exc:
-        raise APIError(exc.status, exc.message) from None
+        raise ServiceError(exc.status, exc.message) from None
 
 
 @router.post("/models/{name}/load", response_class=Response, responses=EMPTY_OK)
@@ -117,7 +130,7 @@ async def load(request: Request, name: str, parameters: Parameters) -> Response:
 @router.post("/models/{name}/unload", response_class=Response, responses=EMPTY_OK)
 async def unload(request: Request, name: str, parameters: Parameters) -> Response:
     """Unload the model, or with `parameters.version` the candidate's version (a rollback)."""
-    settings, registry = request.app.state.settings, manager_of(request).registry
+    settings, registry = request.app.state.settings, plane_of(request).models().registry
     on_disk = available_models(settings.weights_dir).get(name, [])
 
     def plan(state: State) -> State:

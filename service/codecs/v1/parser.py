@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from service.api.errors import APIError
 from service.codecs.integers import small_uints
 from service.codecs.json_body import has_json_literals, images_worth, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
+from service.errors import ServiceError
 
 MAX_DETAILS = 20
 # A one-image body with more numbers than this many images is refused before it is decoded. Not 1:
@@ -30,7 +30,7 @@ def require_json(content_type: str | None) -> None:
     """415 unless the Content-Type is JSON."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise APIError(415, f"body must be application/json, got {media or 'no Content-Type'}")
+        raise ServiceError(415, f"body must be application/json, got {media or 'no Content-Type'}")
 
 
 def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
     require_json(content_type)
     obj = load_json(body)
     if not isinstance(obj, dict):
-        raise APIError(422, f"body must be a JSON object, got {type(obj).__name__}",
+        raise ServiceError(422, f"body must be a JSON object, got {type(obj).__name__}",
                        [{"loc": ["body"], "msg": "expected an object", "type": "object_type"}])
     return obj
 
@@ -50,10 +50,10 @@ def check_fields(obj: dict[str, Any], required: str, optional: tuple[str, ...] =
     unknown = [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"} for k in extra]
     if required not in obj:
         also = f"; unknown field{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}" if extra else ""
-        raise APIError(422, f"body.{required}: field required{also}",
+        raise ServiceError(422, f"body.{required}: field required{also}",
                        [{"loc": ["body", required], "msg": "field required", "type": "missing"}, *unknown])
     if extra:
-        raise APIError(422, f"body.{extra[0]}: unknown field", unknown)
+        raise ServiceError(422, f"body.{extra[0]}: unknown field", unknown)
 
 
 def _is_number(v: Any) -> bool:
@@ -126,7 +126,7 @@ def _as_image(value: Any) -> tuple[np.ndarray | None, bool]:
 
 
 def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: bool = False) -> np.ndarray:
-    """Validate a list of images; (N, 784) float32, or APIError(422) listing what is wrong where.
+    """Validate a list of images; (N, 784) float32, or ServiceError(422) listing what is wrong where.
 
     `loc` locates the list in the body (e.g. ["body", "images"]); with `single`, `values` is
     the one image at `loc` (e.g. ["body", "pixels"]) wrapped in a list.
@@ -160,7 +160,7 @@ def images_from(values: list[Any], loc: list[Any], suspicious: bool, single: boo
     if problems:
         first = problems[0]
         label = str(loc[-1]) if single else f"{loc[-1]}[{first['loc'][len(loc)]}]"
-        raise APIError(422, f"{label}: {first['msg']}", problems)
+        raise ServiceError(422, f"{label}: {first['msg']}", problems)
     return out
 
 
@@ -209,11 +209,11 @@ def integer_images(body: bytes, field: str) -> np.ndarray | None:
 
 
 def parse_single(body: bytes, content_type: str | None) -> np.ndarray:
-    """The /v1/predict body `{"pixels": image}` as (1, 784) float32; APIError says what is wrong."""
+    """The /v1/predict body `{"pixels": image}` as (1, 784) float32; ServiceError says what is wrong."""
     require_json(content_type)
     worth = images_worth(body)
     if worth > SINGLE_WORTH:
-        raise APIError(422, f"pixels: the body holds {worth} images' worth of numbers; send one image "
+        raise ServiceError(422, f"pixels: the body holds {worth} images' worth of numbers; send one image "
                        f"of {PIXELS} (or 28 rows of 28), or several to /v1/predict/batch",
                        [{"loc": ["body", "pixels"], "msg": "too many values", "type": "too_long"}])
     # one image: orjson beats the byte-level batch parser, whose NumPy passes have a fixed cost
@@ -224,7 +224,7 @@ def parse_single(body: bytes, content_type: str | None) -> np.ndarray:
 
 def _check_count(images: int, limit: int, worth: str = "") -> None:
     if images > limit:
-        raise APIError(422, f"images: {images} images{worth} is more than the limit of {limit}",
+        raise ServiceError(422, f"images: {images} images{worth} is more than the limit of {limit}",
                        [{"loc": ["body", "images"], "msg": f"at most {limit} images", "type": "too_long"}])
 
 
@@ -240,10 +240,10 @@ def parse_batch(body: bytes, content_type: str | None, limit: int) -> np.ndarray
     check_fields(obj, "images")
     images = obj["images"]
     if not isinstance(images, list):
-        raise APIError(422, "images: expected a list of images",
+        raise ServiceError(422, "images: expected a list of images",
                        [{"loc": ["body", "images"], "msg": "expected a list", "type": "list_type"}])
     if not images:
-        raise APIError(422, "images: the batch is empty; send 1 to "
+        raise ServiceError(422, "images: the batch is empty; send 1 to "
                        f"{limit} images", [{"loc": ["body", "images"], "msg": "empty batch",
                                              "type": "too_short"}])
     _check_count(len(images), limit)

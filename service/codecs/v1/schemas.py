@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.schemas import ModelRef
-
 Image = list[list[float]] | list[float]
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="Model name, e.g. mnist-cnn.", examples=["mnist-cnn"])
+    version: int = Field(description="Artifact version that answered.", examples=[1])
 IMAGE_DESCRIPTION = ("One 28x28 grayscale image, raw 0-255 values, white digit on black (as MNIST): "
                      "28 rows of 28 numbers, or a flat list of 784 numbers in row order.")
 

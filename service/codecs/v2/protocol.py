@@ -7,14 +7,15 @@ size in `parameters.binary_data_size`. The one input, `images`, holds raw 0-255 
 `np.frombuffer`; JSON data, when it is one flat list of integers (as tritonclient sends it),
 straight from the bytes (`codecs.integers`), else with orjson and one `np.asarray`; checks run on
 whole arrays.
-Every problem is an APIError (400, or 413/415 for the body itself) saying what and where; under
-PATH_PREFIX errors take the protocol's shape (`error_body`), which `service.api.handlers` applies.
+A body of the tensor's bytes alone (`Inference-Header-Content-Length: 0`) is a raw binary request.
+Every problem is a ServiceError (400, or 413/415 for the body itself) saying what and where; under
+PATH_PREFIX errors take the protocol's shape (`errors.error_body`), which `service.api.handlers`
+applies. Framing is in `body.py`, outputs and the response in `outputs.py`.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +23,14 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from service.api.errors import APIError
 from service.codecs.integers import only_digits_and_commas, small_uints
 from service.codecs.json_body import has_json_literals, images_worth, load_json
 from service.codecs.pixels import PIXELS, SIDE, first_bad_pixel
+from service.codecs.v2.body import decompress, split_body
+from service.codecs.v2.errors import bad_input as _bad
+from service.codecs.v2.outputs import OUTPUTS, requested_outputs
 from service.codecs.v2.schemas import INPUT_NAME, InferenceRequestBody, RequestInput
 
-PATH_PREFIX = "/v2"  # every route of the protocol, and every error in its shape, is under it
-BAD_INPUT_STATUS = 400  # the protocol reports bad input as 400 (not 422)
 IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (1, SIDE, SIDE))  # after the batch dimension
 # Little-endian, as the binary extension specifies; JSON data is cast to the same types.
 DATATYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
@@ -40,23 +41,7 @@ NOT_PIXELS = ("BOOL", "BYTES", "BF16")  # in the spec, but no way to carry 0-255
 # Stands in for a flat integer `data` list read straight from the bytes (a string no client sends)
 FAST_DATA = "\x00data parsed from the bytes"
 FAST_DATA_JSON = orjson.dumps(FAST_DATA)
-OUTPUTS: dict[str, tuple[str, np.dtype[Any]]] = {
-    "probabilities": ("FP32", np.dtype("<f4")),  # [N, 10]
-    "digit": ("INT64", np.dtype("<i8")),  # [N]
-    "is_digit": ("BOOL", np.dtype("?")),  # [N]; only models with a "not a digit" decision
-}
-PLAIN_OUTPUTS = ("probabilities", "digit")  # what a model without that decision gives
-
-
-def model_outputs(has_decision: bool) -> tuple[str, ...]:
-    return tuple(OUTPUTS) if has_decision else PLAIN_OUTPUTS
-
-
-def outputs_metadata(has_decision: bool) -> list[dict[str, Any]]:
-    """The model metadata's `outputs`: name, datatype and shape (-1: any batch size) of each."""
-    shapes = {"probabilities": [-1, 10], "digit": [-1], "is_digit": [-1]}
-    return [{"name": name, "datatype": OUTPUTS[name][0], "shape": shapes[name]}
-            for name in model_outputs(has_decision)]
+RAW_DATATYPES = ("FP32", "UINT8")  # what a raw binary request's size can say it holds
 
 
 @dataclass(frozen=True)
@@ -66,50 +51,6 @@ class InferenceRequest:
     id: str | None
     images: np.ndarray
     outputs: tuple[tuple[str, bool], ...]  # (name, as binary), in response order
-
-
-def is_protocol_path(path: str) -> bool:
-    """Whether a request to `path` is one of this protocol's (its errors then take its shape)."""
-    return path == PATH_PREFIX or path.startswith(PATH_PREFIX + "/")
-
-
-def error_body(message: str) -> dict[str, Any]:
-    """The protocol's error body: {"error": message} (the request id is in X-Request-ID)."""
-    return {"error": message}
-
-
-def _bad(message: str) -> APIError:
-    return APIError(BAD_INPUT_STATUS, message)
-
-
-def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body after its Content-Encoding (gzip or deflate, as tritonclient can send), at most `limit`."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "identity":
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise APIError(415, f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none")
-    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
-    try:
-        out = inflater.decompress(body, limit + 1)  # bounded: a small bomb cannot fill memory
-    except zlib.error as exc:
-        raise _bad(f"body is not valid {encoding} data: {exc}") from None
-    if len(out) > limit:
-        raise APIError(413, f"decompressed body is larger than the limit of {limit} bytes")
-    if not inflater.eof:
-        raise _bad(f"body is truncated {encoding} data")
-    return out
-
-
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    """(JSON header, binary tensor bytes) as `Inference-Header-Content-Length` divides the body."""
-    if header_length is None:
-        return body, b""
-    text = header_length.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > len(body):  # `²` is a digit to isdigit
-        raise _bad(f"Inference-Header-Content-Length must be an integer from 0 to the body length "
-                   f"{len(body)}, got {header_length!r}")
-    return body[: int(text)], body[int(text) :]
 
 
 def _load_json(header: bytes) -> dict[str, Any]:
@@ -281,39 +222,43 @@ def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: 
     return arr.reshape(len(arr), PIXELS).astype(np.float32)
 
 
-def _flag(parameters: dict[str, Any], key: str, where: str) -> bool | None:
-    value = parameters.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise _bad(f"{where}: parameters.{key} must be true or false, got {value!r}")
-    return value
+def _raw_request(data: bytes, available: tuple[str, ...]) -> InferenceRequest:
+    """A raw binary request: the body is one image's bytes, FP32 (the datatype the model metadata
+    gives) or UINT8, told apart by their size; every output is answered binary."""
+    for datatype in RAW_DATATYPES:
+        dtype = DATATYPES[datatype]
+        if len(data) == PIXELS * dtype.itemsize:
+            arr = np.frombuffer(data, dtype).reshape(1, PIXELS)
+            _check_pixels(arr, INPUT_NAME)
+            return InferenceRequest(None, arr.astype(np.float32), tuple((n, True) for n in available))
+    sizes = " or ".join(f"{PIXELS * DATATYPES[d].itemsize} bytes of {d}" for d in RAW_DATATYPES)
+    raise _bad(f"a raw binary request (Inference-Header-Content-Length: 0) is one image of "
+               f"{SIDE}x{SIDE} pixels, little-endian: {sizes}; got {len(data)} bytes")
 
 
-def _outputs(body: InferenceRequestBody, available: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
-    default = bool(_flag(body.parameters, "binary_data_output", "request"))
-    if not body.outputs:
-        return tuple((name, default) for name in available)
-    chosen: list[tuple[str, bool]] = []
-    for out in body.outputs:
-        if out.name not in available:
-            why = (" (this version has no 'not a digit' decision: it was trained before them)"
-                   if out.name in OUTPUTS else "")
-            raise _bad(f"unknown output {out.name!r}{why}; the model's outputs are "
-                       + ", ".join(f"'{n}'" for n in available))
-        if out.name in (name for name, _ in chosen):
-            raise _bad(f"output '{out.name}' is requested twice")
-        if out.parameters.get("classification"):
-            raise _bad(f"output '{out.name}': the classification extension is not supported; "
-                       "ask for 'digit' and 'probabilities'")
-        binary = _flag(out.parameters, "binary_data", f"output '{out.name}'")
-        chosen.append((out.name, default if binary is None else binary))
-    return tuple(chosen)
+def _looks_binary(data: bytes, content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/octet-stream":
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def parse_infer_request(body: bytes, header_length: str | None, content_encoding: str | None,
-                        max_batch: int, max_bytes: int,
-                        available: tuple[str, ...] = tuple(OUTPUTS)) -> InferenceRequest:
-    """Validate an inference request body; APIError says what is wrong and where."""
-    header, blob = split_body(decompress(body, content_encoding, max_bytes), header_length)
+                        max_batch: int, max_bytes: int, available: tuple[str, ...] = tuple(OUTPUTS),
+                        content_type: str | None = None) -> InferenceRequest:
+    """Validate an inference request body; ServiceError says what is wrong and where."""
+    data = decompress(body, content_encoding, max_bytes)
+    if header_length is not None and header_length.strip() == "0":
+        return _raw_request(data, available)
+    if header_length is None and _looks_binary(data, content_type):
+        raise _bad("the body holds binary data, but the Inference-Header-Content-Length header is "
+                   "missing: give the JSON header's length in bytes, or 0 for a raw binary request "
+                   "(one image's bytes alone)")
+    header, blob = split_body(data, header_length)
     worth = images_worth(header)
     if worth > max_batch + 1:  # + 1: the header's own fields have a few commas too
         raise _bad(f"input '{INPUT_NAME}': the request holds {worth} images' worth of "
@@ -326,28 +271,4 @@ def parse_infer_request(body: bytes, header_length: str | None, content_encoding
     if fast is None:
         request = _validated(_load_json(header))
     images = _images(request.inputs, header, blob, max_batch, None if fast is None else fast[1])
-    return InferenceRequest(id=request.id, images=images, outputs=_outputs(request, available))
-
-
-def encode_response(model_name: str, model_version: str, request: InferenceRequest,
-                    values: dict[str, np.ndarray | None]) -> tuple[bytes, int | None]:
-    """(body, JSON length if binary tensors follow it, else None) for an inference response with
-    the requested outputs of `values` (output name -> array)."""
-    outputs: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
-    for name, binary in request.outputs:
-        datatype, dtype = OUTPUTS[name]
-        arr = np.ascontiguousarray(values[name], dtype=dtype)
-        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(arr.shape)}
-        if binary:
-            blobs.append(arr.tobytes())
-            tensor["parameters"] = {"binary_data_size": arr.nbytes}
-        else:
-            tensor["data"] = arr.ravel()  # flat, row-major, as the spec allows
-        outputs.append(tensor)
-    response: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
-    if request.id is not None:
-        response["id"] = request.id
-    response["outputs"] = outputs
-    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
-    return (header + b"".join(blobs), len(header)) if blobs else (header, None)
+    return InferenceRequest(id=request.id, images=images, outputs=requested_outputs(request, available))

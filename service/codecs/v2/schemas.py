@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 INPUT_NAME = "images"
+PLATFORM = "numpy_npz"  # the protocol's <project>_<format>: NumPy networks in .npz artifacts
 
 
 class RequestInput(BaseModel):
@@ -44,6 +45,19 @@ class V2Error(BaseModel):
                        examples=["unknown model 'mnist'; this server serves 'mnist-cnn' version 1"])
 
 
+class LiveResponse(BaseModel):
+    live: bool = Field(description="The server is live.", examples=[True])
+
+
+class ReadyResponse(BaseModel):
+    ready: bool = Field(description="The default model is loaded.", examples=[True])
+
+
+class ModelReadyResponse(BaseModel):
+    name: str = Field(description="The model.", examples=["mnist-cnn"])
+    ready: bool = Field(description="It is ready for inference.", examples=[True])
+
+
 class ServerMetadata(BaseModel):
     name: str = Field(description="The server.", examples=["mnist-serve"])
     version: str = Field(description="The server's version.", examples=["0.1.0"])
@@ -60,7 +74,7 @@ class TensorMetadata(BaseModel):
 class ModelMetadata(BaseModel):
     name: str = Field(description="Model name.", examples=["mnist-cnn"])
     versions: list[str] = Field(description="The version served (one).", examples=[["1"]])
-    platform: str = Field(description="What runs it.", examples=["numpy"])
+    platform: str = Field(description="What runs it, as <project>_<format>.", examples=[PLATFORM])
     inputs: list[TensorMetadata] = Field(description="`images`: raw 0-255 pixels, [-1, 28, 28] (also "
                                          "accepted: [-1, 784], [-1, 1, 28, 28]), FP32, UINT8 or another "
                                          "numeric type.")
@@ -94,3 +108,41 @@ V2_ERRORS: dict[int | str, dict[str, Any]] = {
         (415, "Unsupported Content-Encoding."), ("4XX", "Any other client error, same shape."),
         (503, "No model loaded yet."))
 }
+
+
+class ConfigTensor(BaseModel):
+    name: str = Field(description="Tensor name.", examples=["images"])
+    data_type: str = Field(description="Triton's type name.", examples=["TYPE_FP32"])
+    dims: list[int] = Field(description="Shape after the batch dimension.", examples=[[28, 28]])
+    format: str | None = Field(None, description="Input format (FORMAT_NONE).")
+    reshape: dict[str, Any] | None = Field(None, description="`{\"shape\": []}`: one value per image.")
+
+
+class ModelConfig(BaseModel):
+    name: str = Field(description="Model name.", examples=["mnist-cnn"])
+    platform: str = Field(description="<project>_<format>.", examples=[PLATFORM])
+    backend: str = Field(description="What serves it.", examples=["mnist-serve"])
+    max_batch_size: int = Field(description="Most images in one request (MNIST_MAX_BATCH_SIZE).")
+    input: list[ConfigTensor] = Field(description="The one input, `images`.")
+    output: list[ConfigTensor] = Field(description="The outputs.")
+    version_policy: dict[str, Any] = Field(description="`specific`: the loaded versions.")
+
+
+class DurationStat(BaseModel):
+    count: int = Field(description="How many.")
+    ns: int = Field(description="Their cumulative duration in nanoseconds.")
+
+
+class ModelStat(BaseModel):
+    name: str = Field(description="Model name.")
+    version: str = Field(description="Version.")
+    last_inference: int = Field(description="Milliseconds since the epoch of the last inference (0: none).")
+    inference_count: int = Field(description="Images inferred successfully.")
+    execution_count: int = Field(description="Forward passes run (a batch is one).")
+    inference_stats: dict[str, DurationStat] = Field(description="success, fail, queue, compute_input, "
+                                                     "compute_infer, compute_output.")
+    batch_stats: list[dict[str, Any]] = Field(description="Not reported (empty).")
+
+
+class ModelStatistics(BaseModel):
+    model_stats: list[ModelStat] = Field(description="One entry per loaded version.")

@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 
 from service.api.handlers import install_error_handlers
 from service.api.logs import AccessLog, configure
-from service.api.metrics import Metrics
 from service.api.middleware import RequestContextMiddleware
 from service.config import Settings
+from service.dataplane.plane import DataPlane
 from service.main import create_app
+from service.metrics import Metrics
 from service.models.loaded_model import LoadedModel
 
 JSON = {"content-type": "application/json"}
@@ -271,8 +272,9 @@ def test_fastapi_validation_errors_use_the_common_shape() -> None:
     def square(n: int) -> int:
         return n * n
 
-    app.add_middleware(RequestContextMiddleware, metrics=Metrics(), access_log=AccessLog(configure("info")),
-                       max_body_bytes=1024)
+    metrics = Metrics()
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=AccessLog(configure("info")),
+                       max_body_bytes=1024, plane=DataPlane(Settings(), metrics))
     test_client = TestClient(app)
     error = assert_error(test_client.get("/square", params={"n": "two"}), 422, "invalid_input")
     assert error["details"][0]["loc"] == ["query", "n"]

@@ -102,11 +102,11 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
     def delta(metric: str, **labels: str) -> float:
         return value(after, metric, **labels) - value(before, metric, **labels)
 
-    requests = "mnist_http_requests_total"
-    assert delta(requests, route="/v1/predict", method="POST", status="200") == 4
-    assert delta(requests, route="/v1/predict", method="POST", status="422") == 1
-    assert delta(requests, route="/v1/predict/batch", method="POST", status="200") == 1
-    assert delta("mnist_http_request_duration_seconds_count", route="/v1/predict", method="POST",
+    requests = "mnist_requests_total"
+    assert delta(requests, protocol="rest", route="/v1/predict", method="POST", status="200") == 4
+    assert delta(requests, protocol="rest", route="/v1/predict", method="POST", status="422") == 1
+    assert delta(requests, protocol="rest", route="/v1/predict/batch", method="POST", status="200") == 1
+    assert delta("mnist_request_duration_seconds_count", protocol="rest", route="/v1/predict", method="POST",
                  status="200") == 4
     assert delta("mnist_images_predicted_total") == 3 + 4 + 1
     assert delta("mnist_batch_size_count") == 5
@@ -122,22 +122,32 @@ def test_metrics_count_requests_images_batches_and_digits(client: TestClient,
                  version=str(newest_shipped("mnist-mlp")), role="served") == 1
 
 
+def test_no_created_series_and_openmetrics_when_asked(client: TestClient) -> None:
+    assert client.post("/v1/predict", json={"pixels": ZEROS}).status_code == 200
+    text = client.get("/metrics").text
+    assert "mnist_requests_total{" in text and "_created" not in text
+    open_metrics = client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.rstrip().endswith("# EOF") and "_created" not in open_metrics.text
+    assert "# TYPE mnist_requests counter" in open_metrics.text
+
+
 def test_health_metrics_and_unknown_paths_are_not_traffic(client: TestClient) -> None:
     before = scrape(client)
     for path in ("/health/live", "/health/ready", "/metrics", "/health/live"):
         assert client.get(path).status_code == 200
     after = scrape(client)
-    counted = {key: v for key, v in after.items() if key[0] == "mnist_http_requests_total"}
+    counted = {key: v for key, v in after.items() if key[0] == "mnist_requests_total"}
     changed = {key for key, v in counted.items() if v != value(before, key[0], **dict(key[1]))}
     assert changed == set()
-    routes = {dict(labels)["route"] for name, labels in after if name == "mnist_http_requests_total"}
+    routes = {dict(labels)["route"] for name, labels in after if name == "mnist_requests_total"}
     assert not any(r.startswith("/health") or r == "/metrics" for r in routes)
 
 
 def test_unknown_paths_share_one_label(client: TestClient) -> None:
     for path in ("/a", "/b/c", "/v1/predictx"):
         assert client.get(path).status_code == 404
-    routes = {dict(labels)["route"] for name, labels in scrape(client) if name == "mnist_http_requests_total"}
+    routes = {dict(labels)["route"] for name, labels in scrape(client) if name == "mnist_requests_total"}
     assert "unmatched" in routes
     assert not {"/a", "/b/c", "/v1/predictx"} & routes
 
@@ -146,7 +156,7 @@ def test_invented_http_methods_share_one_metric_label(client: TestClient) -> Non
     for method in ("FOO", "BAR", "X" * 2000):
         assert client.request(method, "/v1/predict").status_code == 405
     series = scrape(client)
-    methods = {dict(labels)["method"] for name, labels in series if name == "mnist_http_requests_total"}
+    methods = {dict(labels)["method"] for name, labels in series if name == "mnist_requests_total"}
     assert "OTHER" in methods
     assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"}
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.main import create_app
@@ -107,6 +108,22 @@ def test_a_replace_serves_the_new_version_from_the_next_request_and_is_recorded(
     assert v2["model_version"] == "1"
 
 
+def info_series(client: TestClient) -> set[tuple[str, str, str]]:
+    return {(s.labels["name"], s.labels["version"], s.labels["role"])
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for s in family.samples if s.name == "mnist_model_info"}
+
+
+def test_the_info_series_of_a_replaced_or_unloaded_version_disappears(client: TestClient) -> None:
+    assert info_series(client) == {("mnist-mlp", "2", "served"), ("tiny-mlp", "1", "served")}
+    assert load(client, version="1", rollout="canary", percent=10).status_code == 200
+    assert info_series(client) == {("mnist-mlp", "2", "served"), ("mnist-mlp", "1", "candidate"),
+                                   ("tiny-mlp", "1", "served")}
+    assert load(client, version="1").status_code == 200  # promoted
+    assert unload(client, "tiny-mlp").status_code == 200
+    assert info_series(client) == {("mnist-mlp", "1", "served")}
+
+
 def test_canary_answers_its_share_and_reports_agreement(client: TestClient, example_digit: dict[str, Any],
                                                         weights: Path) -> None:
     shipped_copy(weights, 3)
@@ -187,10 +204,15 @@ def test_a_version_that_fails_its_checks_is_refused_and_the_old_one_keeps_servin
     ("load", {"version": "2", "rollout": "shadow"}, 409, ["served version already"]),
     ("unload", {}, 409, ["default model"]),
     ("unload", {"version": "1"}, 404, ["not loaded"]),
+    ("load", {"config": '{"max_batch_size": 8}'}, 400, ["parameters.config is not supported",
+                                                        "version, rollout, percent"]),
+    ("load", {"version": "2", "file:1/model.npz": "AAAA"}, 400, ["parameters.file:1/model.npz"]),
+    ("unload", {"unload_dependents": True}, 400, ["parameters.unload_dependents", "takes version"]),
     ("load", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
     ("unload", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
 ], ids=["missing version", "bad version", "bad rollout", "canary without percent", "shadow of itself",
-        "unload the default", "unload an unloaded version", "over-long version on load",
+        "unload the default", "unload an unloaded version", "Triton's config override",
+        "Triton's file override", "unknown unload parameter", "over-long version on load",
         "over-long version on unload"])
 def test_bad_calls_say_why(client: TestClient, call: str, parameters: dict[str, Any], status: int,
                            words: list[str]) -> None:

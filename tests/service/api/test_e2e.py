@@ -87,7 +87,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         post = (("method", "POST"),)
 
         def requests_total(route: str, status: str = "200") -> float:
-            key = ("mnist_http_requests_total", tuple(sorted((*post, ("route", route), ("status", status)))))
+            key = ("mnist_requests_total", tuple(sorted((*post, ("route", route), ("status", status)))))
             return samples.get(key, 0.0)
 
         assert requests_total("/v1/predict") == N_IMAGES
@@ -101,7 +101,7 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         assert by_digit == {str(d): 2.0 * n for d, n in enumerate(np.bincount(digits, minlength=10)) if n}
         version = str(served_ref(model)["version"])
         assert samples[("mnist_model_info", (("name", model), ("role", "served"), ("version", version)))] == 1
-        counted = {dict(lab)["route"] for name, lab in samples if name == "mnist_http_requests_total"}
+        counted = {dict(lab)["route"] for name, lab in samples if name == "mnist_requests_total"}
         assert counted == {"/v1/model", "/v1/predict", "/v1/predict/batch"}, counted
 
         # real digits are digits; a blank canvas and noise are not, and are said to be not (by a

@@ -16,10 +16,10 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from starlette.responses import Response
 
-from service.api import offload
 from service.api.direct_route import DirectRoute, direct_parameters
 from service.api.routes import predict, v2
 from service.config import Settings
+from service.dataplane import offload
 from service.main import create_app
 
 
@@ -75,7 +75,7 @@ def test_pool_work_waits_for_a_token_so_at_most_the_limit_runs_at_once() -> None
 
 def test_one_image_is_short_and_a_large_batch_is_not(weights_dir: Path) -> None:
     with TestClient(create_app(Settings(weights_dir=weights_dir, model="mnist-cnn"))) as client:
-        model = client.app.state.models.registry.default_model()  # type: ignore[attr-defined]
+        model = client.app.state.dataplane.registry.default_model()  # type: ignore[attr-defined]
     # measured at load: one image's forward pass is ~0.3-0.5 ms here, but a loaded machine (CI
     # beside other work) once measured 1.002 ms; what routing needs is the order of the two
     assert 0 < model.forward_seconds(1) < model.forward_seconds(256)

@@ -75,19 +75,33 @@ def outputs_of(response: Any) -> dict[str, np.ndarray]:
 
 # ---- health and metadata
 
-def test_health_and_server_metadata(client: TestClient) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{MODEL}/ready",
-                 f"/v2/models/{MODEL}/versions/{VERSION}/ready"):
+def test_health_answers_the_protocol_bodies(client: TestClient) -> None:
+    expected = {"/v2/health/live": {"live": True}, "/v2/health/ready": {"ready": True},
+                f"/v2/models/{MODEL}/ready": {"name": MODEL, "ready": True},
+                f"/v2/models/{MODEL}/versions/{VERSION}/ready": {"name": MODEL, "ready": True}}
+    for path, body in expected.items():
         response = client.get(path)
-        assert (response.status_code, response.content) == (200, b""), path
-    assert client.get("/v2").json() == {"name": "mnist-serve", "version": "0.1.0",
-                                        "extensions": ["binary_tensor_data", "model_repository"]}
+        assert response.headers["content-type"] == "application/json", path
+        assert (response.status_code, response.json()) == (200, body), path
+    assert_v2_error(client.get(f"/v2/models/{MODEL}/versions/999/ready"), 404, "unknown version '999'")
+
+
+def test_server_metadata_at_both_paths_lists_the_extensions_served(client: TestClient,
+                                                                   weights_dir: Path) -> None:
+    served = ["binary_tensor_data", "model_configuration", "statistics"]
+    for path in ("/v2", "/v2/"):  # the protocol's documents give /v2/; no redirect
+        response = client.get(path, follow_redirects=False)
+        assert (response.status_code, response.json()) == (
+            200, {"name": "mnist-serve", "version": "0.1.0", "extensions": served}), path
+    settings = Settings(weights_dir=weights_dir, model=MODEL, admin_token="s3cret")
+    with TestClient(create_app(settings)) as with_token:
+        assert with_token.get("/v2/").json()["extensions"] == [*served, "model_repository"]
 
 
 @pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/{VERSION}"])
 def test_model_metadata(client: TestClient, path: str) -> None:
     assert client.get(path).json() == {
-        "name": MODEL, "versions": [VERSION], "platform": "numpy",
+        "name": MODEL, "versions": [VERSION], "platform": "numpy_npz",
         "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
                     {"name": "digit", "datatype": "INT64", "shape": [-1]},
@@ -155,6 +169,38 @@ def test_binary_input_and_binary_outputs(client: TestClient, seven: np.ndarray) 
     json_body = request(tensor(images.tolist(), [2, 28, 28], "FP32"))
     json_answer = outputs_of(client.post(INFER, content=json_body))
     np.testing.assert_array_equal(proba, json_answer["probabilities"].astype(np.float32))
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
+def test_raw_binary_request_is_one_image_answered_in_binary(client: TestClient, seven: np.ndarray,
+                                                            datatype: str) -> None:
+    raw = seven.astype("<f4" if datatype == "FP32" else "u1").tobytes()
+    response = client.post(INFER, content=raw, headers={"Inference-Header-Content-Length": "0",
+                                                        "Content-Type": "application/octet-stream"})
+    assert response.status_code == 200, response.text
+    length = int(response.headers["inference-header-content-length"])
+    header = orjson.loads(response.content[:length])
+    assert [(o["name"], o["shape"]) for o in header["outputs"]] == [
+        ("probabilities", [1, 10]), ("digit", [1]), ("is_digit", [1])]
+    assert all("data" not in o for o in header["outputs"])  # every output binary
+    assert np.frombuffer(response.content[length + 40 : length + 48], "<i8").tolist() == [7]
+
+
+def test_raw_binary_request_of_the_wrong_size_says_what_fits(client: TestClient) -> None:
+    response = client.post(INFER, content=b"\0" * 100, headers={"Inference-Header-Content-Length": "0"})
+    assert_v2_error(response, 400, "raw binary request", "3136 bytes of FP32 or 784 bytes of UINT8",
+                    "got 100 bytes")
+
+
+def test_binary_body_without_the_header_length_says_it_is_missing(client: TestClient,
+                                                                  seven: np.ndarray) -> None:
+    body, headers = binary_request(seven[None], "UINT8")
+    del headers["Inference-Header-Content-Length"]
+    message = assert_v2_error(client.post(INFER, content=body, headers=headers), 400,
+                              "Inference-Header-Content-Length header is missing")
+    assert "malformed JSON" not in message
+    raw = client.post(INFER, content=seven.astype("<f4").tobytes())  # not UTF-8, no Content-Type
+    assert_v2_error(raw, 400, "Inference-Header-Content-Length header is missing")
 
 
 def test_gzip_request_body(client: TestClient, seven: np.ndarray) -> None:
@@ -360,11 +406,16 @@ def unloaded_client(weights_dir: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/v2/health/ready"), ("GET", f"/v2/models/{MODEL}"),
-                                              ("POST", INFER)])
+@pytest.mark.parametrize(("method", "path"), [("GET", f"/v2/models/{MODEL}"), ("POST", INFER)])
 def test_no_model_loaded_is_503(unloaded_client: TestClient, method: str, path: str) -> None:
     assert_v2_error(unloaded_client.request(method, path, content=b"{}"), 503, "no model")
-    assert unloaded_client.get("/v2/health/live").status_code == 200
+    live = unloaded_client.get("/v2/health/live")
+    assert (live.status_code, live.json()) == (200, {"live": True})
+
+
+def test_readiness_says_false_before_a_model_is_loaded(unloaded_client: TestClient) -> None:
+    response = unloaded_client.get("/v2/health/ready")
+    assert (response.status_code, response.json()) == (503, {"ready": False})
 
 
 # ---- metrics and OpenAPI
@@ -388,11 +439,12 @@ def test_metrics_count_v2_routes_by_template(client: TestClient, seven: np.ndarr
         key = (metric, frozenset(labels.items()))
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    total = "mnist_http_requests_total"
-    assert delta(total, route="/v2/models/{name}/infer", method="POST", status="200") == 2
-    assert delta(total, route="/v2/models/{name}/versions/{version}/infer", method="POST", status="400") == 1
-    assert delta(total, route="/v2/models/{name}", method="GET", status="200") == 1
-    assert delta(total, route="/v2/health/ready", method="GET", status="200") == 0  # not traffic
+    total = "mnist_requests_total"
+    rest = {"protocol": "rest", "method": "POST"}
+    assert delta(total, **rest, route="/v2/models/{name}/infer", status="200") == 2
+    assert delta(total, **rest, route="/v2/models/{name}/versions/{version}/infer", status="400") == 1
+    assert delta(total, protocol="rest", route="/v2/models/{name}", method="GET", status="200") == 1
+    assert delta(total, protocol="rest", route="/v2/health/ready", method="GET", status="200") == 0  # probe
     assert delta("mnist_images_predicted_total") == 6
     assert delta("mnist_predictions_total", digit="7") == 6
     routes = {dict(labels)["route"] for name, labels in after if name == total}
@@ -408,7 +460,10 @@ def openapi(client: TestClient) -> dict[str, Any]:
 V2_ROUTES = [("get", "/v2"), ("get", "/v2/health/live"), ("get", "/v2/health/ready"),
              ("get", "/v2/models/{name}"), ("get", "/v2/models/{name}/versions/{version}"),
              ("get", "/v2/models/{name}/ready"), ("get", "/v2/models/{name}/versions/{version}/ready"),
-             ("post", "/v2/models/{name}/infer"), ("post", "/v2/models/{name}/versions/{version}/infer")]
+             ("post", "/v2/models/{name}/infer"), ("post", "/v2/models/{name}/versions/{version}/infer"),
+             ("get", "/v2/"), ("get", "/v2/models/{name}/config"),
+             ("get", "/v2/models/{name}/versions/{version}/config"), ("get", "/v2/models/stats"),
+             ("get", "/v2/models/{name}/stats"), ("get", "/v2/models/{name}/versions/{version}/stats")]
 
 
 @pytest.mark.parametrize(("method", "path"), V2_ROUTES)

@@ -4,6 +4,7 @@ MNIST test digits: every /v2 endpoint, JSON and binary tensors both ways, checke
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import numpy as np
@@ -69,7 +70,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     assert client.is_server_live() and client.is_server_ready()
     server = client.get_server_metadata()
     assert server["name"] == "mnist-serve" and "binary_tensor_data" in server["extensions"]
-    expected = {"name": MODEL, "versions": [VERSION], "platform": "numpy",
+    expected = {"name": MODEL, "versions": [VERSION], "platform": "numpy_npz",
                 "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}],
                 "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
                             {"name": "digit", "datatype": "INT64", "shape": [-1]},
@@ -169,3 +170,43 @@ def test_bad_requests_are_reported_by_the_client(client: triton.InferenceServerC
     with pytest.raises(InferenceServerException) as output_error:
         client.infer(MODEL, [good], outputs=[triton.InferRequestedOutput("logits")])
     assert output_error.value.status() == "400" and "'logits'" in output_error.value.message()
+
+
+def test_model_config_as_tritonclient_reads_it(client: triton.InferenceServerClient) -> None:
+    config = client.get_model_config(MODEL)
+    assert config == client.get_model_config(MODEL, model_version=VERSION)
+    assert (config["name"], config["platform"], config["max_batch_size"]) == (MODEL, "numpy_npz", 1024)
+    assert config["input"] == [{"name": "images", "data_type": "TYPE_FP32", "format": "FORMAT_NONE",
+                                "dims": [28, 28]}]
+    assert [(o["name"], o["data_type"], o["dims"]) for o in config["output"]] == [
+        ("probabilities", "TYPE_FP32", [10]), ("digit", "TYPE_INT64", [1]), ("is_digit", "TYPE_BOOL", [1])]
+    assert config["version_policy"] == {"specific": {"versions": [int(VERSION)]}}
+    with pytest.raises(InferenceServerException) as unknown:
+        client.get_model_config("mnist")
+    assert unknown.value.status() == "404"
+
+
+def test_statistics_count_what_was_inferred(client: triton.InferenceServerClient, images: np.ndarray) -> None:
+    def stat() -> dict[str, Any]:
+        (entry,) = client.get_inference_statistics(MODEL)["model_stats"]
+        return dict(entry)
+
+    before = stat()
+    tensor = image_input(images[:5], "UINT8", "[N,28,28]", binary=True)
+    for _ in range(3):
+        client.infer(MODEL, [tensor])
+    bad = triton.InferInput("images", [1, 28, 27], "UINT8")
+    bad.set_data_from_numpy(images[:1, :, :27].copy(), binary_data=True)
+    with pytest.raises(InferenceServerException):
+        client.infer(MODEL, [bad])
+    after = stat()
+    assert (after["name"], after["version"]) == (MODEL, VERSION)
+    assert after["inference_count"] - before["inference_count"] == 15
+    assert after["execution_count"] - before["execution_count"] == 3
+    counts = {phase: after["inference_stats"][phase]["count"] - before["inference_stats"][phase]["count"]
+              for phase in ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")}
+    assert counts == {"success": 3, "fail": 1, "queue": 3, "compute_input": 3, "compute_infer": 3,
+                      "compute_output": 3}
+    assert after["last_inference"] > 0 and after["last_inference"] >= before["last_inference"]
+    everything = client.get_inference_statistics()["model_stats"]
+    assert (MODEL, VERSION) in {(s["name"], s["version"]) for s in everything}

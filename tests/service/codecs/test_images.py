@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.api.errors import APIError
 from service.codecs.images import mnist_input
+from service.errors import ServiceError
 from testkit.images import encode, on_transparent_canvas, png_claiming_size, render
 
 LIMIT_BYTES = 1 << 20
@@ -22,8 +22,8 @@ def preprocess(data: bytes, max_bytes: int = LIMIT_BYTES, max_pixels: int = LIMI
     return mnist_input(data, max_bytes, max_pixels, LOC)
 
 
-def refused(data: bytes, status: int, code: str, **limits: int) -> APIError:
-    with pytest.raises(APIError) as info:
+def refused(data: bytes, status: int, code: str, **limits: int) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
         preprocess(data, **limits)
     error = info.value
     assert (error.status, error.code) == (status, code), error.message

@@ -9,7 +9,6 @@ import numpy as np
 import orjson
 import pytest
 
-from service.api.errors import APIError
 from service.codecs.json_body import has_json_literals
 from service.codecs.v1 import parser
 from service.codecs.v1.parser import (
@@ -19,6 +18,7 @@ from service.codecs.v1.parser import (
     integer_images,
     parse_json,
 )
+from service.errors import ServiceError
 
 IMAGES = ["body", "images"]
 PIXELS = ["body", "pixels"]
@@ -35,8 +35,8 @@ def with_value(r: int, c: int, v: Any) -> list[list[Any]]:
 
 
 def error_of(values: list[Any], loc: list[Any] = IMAGES, suspicious: bool = False,
-             single: bool = False) -> APIError:
-    with pytest.raises(APIError) as excinfo:
+             single: bool = False) -> ServiceError:
+    with pytest.raises(ServiceError) as excinfo:
         images_from(values, loc, suspicious, single=single)
     assert excinfo.value.status == 422
     assert excinfo.value.code == "invalid_input"
@@ -54,7 +54,7 @@ def test_parse_json_accepts_json_media_types(content_type: str) -> None:
 @pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x", "application/jsonx"])
 def test_parse_json_refuses_other_media_types_with_415(content_type: str | None) -> None:
-    with pytest.raises(APIError) as excinfo:
+    with pytest.raises(ServiceError) as excinfo:
         parse_json(b"{}", content_type)
     assert excinfo.value.status == 415
     assert "application/json" in excinfo.value.message
@@ -63,7 +63,7 @@ def test_parse_json_refuses_other_media_types_with_415(content_type: str | None)
 @pytest.mark.parametrize("body", [b"{", b"", b"{'a': 1}", b'{"a": 1,}', b"\xff\xfe", b"nan", b'{"a": NaN',
                                   b"[" * 100_000 + b"]" * 100_000])  # too deep for orjson and json
 def test_parse_json_malformed_is_400(body: bytes) -> None:
-    with pytest.raises(APIError) as excinfo:
+    with pytest.raises(ServiceError) as excinfo:
         parse_json(body, "application/json")
     assert excinfo.value.status == 400
     assert excinfo.value.message.startswith("malformed JSON")
@@ -71,7 +71,7 @@ def test_parse_json_malformed_is_400(body: bytes) -> None:
 
 @pytest.mark.parametrize("body", [b"[]", b"1", b'"pixels"', b"null", b"true"])
 def test_parse_json_non_object_is_422_at_body(body: bytes) -> None:
-    with pytest.raises(APIError) as excinfo:
+    with pytest.raises(ServiceError) as excinfo:
         parse_json(body, "application/json")
     assert excinfo.value.status == 422
     assert excinfo.value.details[0]["loc"] == ["body"]
@@ -85,12 +85,12 @@ def test_parse_json_lets_nan_and_infinity_through_as_floats() -> None:
 
 def test_check_fields() -> None:
     check_fields({"pixels": []}, "pixels")
-    with pytest.raises(APIError) as missing:
+    with pytest.raises(ServiceError) as missing:
         check_fields({"images": []}, "pixels")
     assert missing.value.details == [
         {"loc": ["body", "pixels"], "msg": "field required", "type": "missing"},
         {"loc": ["body", "images"], "msg": "unknown field", "type": "extra_forbidden"}]
-    with pytest.raises(APIError) as extra:
+    with pytest.raises(ServiceError) as extra:
         check_fields({"pixels": [], "b": 1, "a": 2}, "pixels")
     assert [d["loc"] for d in extra.value.details] == [["body", "a"], ["body", "b"]]
     assert extra.value.message == "body.a: unknown field"
@@ -268,12 +268,12 @@ def test_bodies_with_too_many_numbers_are_refused_before_they_are_decoded(
     monkeypatch.setattr(parser, "load_json", _never)
     monkeypatch.setattr(parser, "integer_images", _never)
     five = b'{"pixels": [' + b",".join([b"0.5"] * 784 * 5) + b"]}"
-    with pytest.raises(APIError) as single:
+    with pytest.raises(ServiceError) as single:
         parser.parse_single(five, "application/json")
     assert single.value.status == 422 and "5 images' worth" in single.value.message
     assert single.value.details[0]["loc"] == PIXELS
     over = b'{"images": [' + b",".join([b"[" + b",".join([b"1"] * 784) + b"]"] * 3) + b"]}"
-    with pytest.raises(APIError) as batch:
+    with pytest.raises(ServiceError) as batch:
         parser.parse_batch(over, "application/json", limit=2)
     assert batch.value.status == 422 and "limit of 2" in batch.value.message
     assert batch.value.details[0]["loc"] == IMAGES
@@ -281,13 +281,13 @@ def test_bodies_with_too_many_numbers_are_refused_before_they_are_decoded(
 
 def test_an_image_a_row_too_long_still_gets_the_error_that_locates_it() -> None:
     image = [*zeros(), [0] * 28]
-    with pytest.raises(APIError) as excinfo:
+    with pytest.raises(ServiceError) as excinfo:
         parser.parse_single(orjson.dumps({"pixels": image}), "application/json")
     assert "has 29 entries" in excinfo.value.message
 
 
 def test_a_misspelt_field_is_named_beside_the_missing_one() -> None:
-    with pytest.raises(APIError) as excinfo:
+    with pytest.raises(ServiceError) as excinfo:
         parser.parse_single(b'{"image": []}', "application/json")
     error = excinfo.value
     assert error.message == "body.pixels: field required; unknown field 'image'"

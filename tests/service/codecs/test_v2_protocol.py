@@ -11,9 +11,11 @@ import orjson
 import pytest
 from tritonclient.http import InferResult
 
-from service.api.errors import APIError
 from service.codecs.v2 import protocol
-from service.codecs.v2.protocol import DATATYPES, decompress, encode_response, parse_infer_request, split_body
+from service.codecs.v2.body import decompress, split_body
+from service.codecs.v2.outputs import encode_response, model_outputs
+from service.codecs.v2.protocol import DATATYPES, parse_infer_request
+from service.errors import ServiceError
 
 RNG = np.random.default_rng(5)
 PIXELS = RNG.integers(0, 256, (3, 28, 28)).astype(np.uint8)  # three images, raw 0-255
@@ -42,18 +44,18 @@ def binary_body(arr: np.ndarray, datatype: str, **extra: Any) -> tuple[bytes, st
 def parse(body: bytes, header_length: str | None = None, encoding: str | None = None,
           max_batch: int = 1024, decision: bool = False) -> Any:
     return parse_infer_request(body, header_length, encoding, max_batch, LIMIT,
-                               protocol.model_outputs(decision))
+                               model_outputs(decision))
 
 
-def raised(function: Any, *args: Any) -> APIError:
-    with pytest.raises(APIError) as info:
+def raised(function: Any, *args: Any) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
         function(*args)
     return info.value
 
 
 def error_of(body: bytes, header_length: str | None = None, encoding: str | None = None,
-             max_batch: int = 1024) -> APIError:
-    with pytest.raises(APIError) as info:
+             max_batch: int = 1024) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
         parse(body, header_length, encoding, max_batch)
     return info.value
 
@@ -175,7 +177,7 @@ def test_responses_decode_with_the_standard_client(binary: bool) -> None:
     digits, proba = values["digit"], values["probabilities"]
     request = parse(json_body(PIXELS.tolist(), [3, 28, 28], "UINT8", id="req-9",
                               parameters={"binary_data_output": binary}), decision=True)
-    body, header_length = encode_response("mnist-cnn", "1", request, values)
+    body, header_length = encode_response("mnist-cnn", "1", request.id, request.outputs, values)
     assert (header_length is not None) == binary
     result = InferResult.from_response_body(body, header_length=header_length)
     response = result.get_response()
@@ -194,7 +196,7 @@ def test_response_mixes_binary_and_json_outputs_and_omits_a_missing_id() -> None
     digits = values["digit"]
     request = parse(json_body(PIXELS[:2].tolist(), [2, 28, 28], "UINT8", outputs=[
         {"name": "digit", "parameters": {"binary_data": True}}, {"name": "probabilities"}]))
-    body, header_length = encode_response("m", "3", request, values)
+    body, header_length = encode_response("m", "3", request.id, request.outputs, values)
     assert header_length is not None
     header = orjson.loads(body[:header_length])
     assert "id" not in header
@@ -210,14 +212,14 @@ def exact_path(body: bytes) -> Any:
         patch.setattr("service.codecs.v2.protocol._cut_flat_data", lambda header: None)
         try:
             return parse(body).images
-        except APIError as exc:
+        except ServiceError as exc:
             return ("error", exc.status, exc.message)
 
 
 def outcome(body: bytes) -> Any:
     try:
         return parse(body).images
-    except APIError as exc:
+    except ServiceError as exc:
         return ("error", exc.status, exc.message)
 
 
@@ -271,3 +273,10 @@ def test_data_with_more_numbers_than_the_batch_limit_is_refused_before_it_is_dec
     error = error_of(json_body([0] * 784 * 4, [1, 784], "UINT8"), max_batch=2)
     assert error.status == 400
     assert "images' worth of numbers" in error.message and "limit of 2" in error.message
+
+
+def test_a_header_length_of_thousands_of_digits_is_a_bad_request() -> None:
+    with pytest.raises(ServiceError) as excinfo:
+        split_body(b'{"inputs": []}', "9" * 5000)
+    assert excinfo.value.status == 400 and "Inference-Header-Content-Length" in excinfo.value.message
+    assert split_body(b'{}12', "0002") == (b"{}", b"12")  # leading zeros are still a length

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.models.lifecycle import LifecycleError, plan_load, plan_unload
+from service.models.lifecycle import LifecycleError, choose_default, plan_load, plan_start, plan_unload
 from service.models.served_state import Candidate, Served
 
 ON_DISK = [1, 2, 3]
@@ -68,3 +68,49 @@ def test_an_over_long_version_is_a_bad_request_on_load_and_unload(version: str) 
         assert excinfo.value.status == 400
         assert "at most 9 digits" in excinfo.value.message
         assert len(excinfo.value.message) < 200  # the digits are counted, not echoed
+
+
+# ---- start-up
+
+ON_DISK_MODELS = {"m": [1, 2, 3], "other": [1]}
+
+
+def test_start_serves_the_newest_of_each_model_without_a_record() -> None:
+    assert plan_start(ON_DISK_MODELS, None) == {"m": Served(3), "other": Served(1)}
+
+
+def test_start_follows_the_record_and_adds_new_model_folders() -> None:
+    recorded = {"m": Served(2, Candidate(3, "canary", 5.0))}
+    assert plan_start(ON_DISK_MODELS, recorded) == {"m": Served(2, Candidate(3, "canary", 5.0)),
+                                                    "other": Served(1)}
+
+
+def test_start_falls_back_to_the_newest_when_a_recorded_version_is_gone() -> None:
+    recorded = {"m": Served(7), "other": Served(1, Candidate(9, "shadow"))}
+    assert plan_start(ON_DISK_MODELS, recorded) == {"m": Served(3), "other": Served(1)}
+
+
+def test_a_pin_overrides_the_record_and_an_unloaded_model_asked_for_by_name_serves() -> None:
+    recorded = {"m": Served(3), "other": Served(None)}
+    assert plan_start(ON_DISK_MODELS, recorded, "m", 1)["m"] == Served(1)
+    assert plan_start(ON_DISK_MODELS, recorded, "other")["other"] == Served(1)
+    assert plan_start(ON_DISK_MODELS, recorded)["other"] == Served(None)  # not asked for: stays unloaded
+
+
+@pytest.mark.parametrize(("model", "pinned", "words"), [
+    ("gamma", None, "model 'gamma' has no versions"),
+    ("m", 4, "m/4.npz: no such version (available: [1, 2, 3])"),
+])
+def test_start_names_a_configured_model_or_version_that_is_not_on_disk(model: str, pinned: int | None,
+                                                                       words: str) -> None:
+    with pytest.raises(LifecycleError) as excinfo:
+        plan_start(ON_DISK_MODELS, None, model, pinned)
+    assert words in excinfo.value.message
+
+
+def test_the_default_is_the_configured_model_else_the_best_recorded_accuracy() -> None:
+    accuracy = {"a": 0.95, "b": 0.99, "c": None}.get
+    assert choose_default(["a", "b", "c"], None, accuracy) == "b"
+    assert choose_default(["a", "b", "c"], "a", accuracy) == "a"
+    assert choose_default(["c", "a"], None, accuracy) == "a"  # no recorded accuracy ranks last
+    assert choose_default([], None, accuracy) is None

@@ -56,3 +56,5 @@ async def parse_then_run(limiter: CapacityLimiter, parse: Callable[[], P], parse
         return await in_pool(limiter, lambda: work(parse()))
     parsed = parse()
     return await run(limiter, work_seconds(parsed), lambda: work(parsed))
+
+ALWAYS_POOLED = float("inf")  # the expected cost given for work that never runs inline (image decoding)
