@@ -8,8 +8,8 @@ import atheris
 with atheris.instrument_imports(include=["service", "neuralnet"]):
     import numpy as np
 
-    from service.errors import ServiceError
     from service.codecs.images import mnist_input
+    from service.errors import ServiceError
 
 MAX_BYTES = 1 << 20
 MAX_PIXELS = 1 << 20  # smaller than the service's: each input is decoded in full

@@ -8,8 +8,8 @@ import atheris
 with atheris.instrument_imports(include=["service", "neuralnet"]):
     import numpy as np
 
-    from service.errors import ServiceError
     from service.codecs.v1.parser import parse_batch, parse_single
+    from service.errors import ServiceError
 
 LIMIT = 8
 

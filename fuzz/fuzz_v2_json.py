@@ -6,8 +6,8 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports(include=["service", "neuralnet"]):
-    from service.errors import ServiceError
     from service.codecs.v2.protocol import parse_infer_request
+    from service.errors import ServiceError
 
 from fuzz_checks import MAX_BATCH, MAX_BYTES, check_request
 

@@ -58,7 +58,7 @@ def http_protocol(http: str) -> type[asyncio.Protocol] | str:
     return HeaderTimeoutProtocol
 
 
-def record_served_versions(settings: Settings) -> tuple[LoadedModel, str]:
+def record_served_versions(settings: Settings) -> tuple[LoadedModel | None, str]:
     """Load the served versions once, before any worker starts (failing fast, with one clear line),
     and record them. Returns the default model and the app factory the workers run: once a pinned
     `--version` lives in the record, every worker, however late it starts or restarts, follows the
@@ -66,7 +66,9 @@ def record_served_versions(settings: Settings) -> tuple[LoadedModel, str]:
     another worker answered meanwhile; where nothing could be recorded, they apply it."""
     manager = start_models(settings, record=True)
     model = manager.registry.default_model()
-    assert model is not None
+    if model is None:  # the others serve; not ready until the default can
+        print(f"mnist-serve: the default model {manager.registry.default!r} cannot be served: "
+              f"{manager.unavailable_reason(manager.registry.default or '')}", file=sys.stderr)
     factory = "create_following_app" if manager.recorded else "create_app"
     return model, f"service.main:{factory}"
 
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
     http, loop = server_stack()
-    print(f"mnist-serve: serving {model.name} v{model.version} on "
+    serving = f"{model.name} v{model.version}" if model else "without its default model (not ready)"
+    print(f"mnist-serve: serving {serving} on "
           f"http://{settings.host}:{settings.port} ({settings.workers} worker(s), {http} on {loop})",
           file=sys.stderr)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
