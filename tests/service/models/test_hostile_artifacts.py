@@ -13,8 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from neuralnet.artifact import ArtifactError, load_artifact, read_metadata
+from service.config import Settings
+from service.main import create_app
 from service.models.checks import LoadRefused, load_checked
 from testkit.hostile_artifacts import rewritten, with_header_declaring, with_zip_bomb
 from testkit.shipped import shipped_weights
@@ -198,3 +201,19 @@ def test_inputs_the_fuzzer_found_are_artifact_errors(path: Path) -> None:
     for read in (read_metadata, load_artifact):
         with contextlib.suppress(ArtifactError):  # and no other exception
             read(path)
+
+
+@pytest.mark.parametrize("change", [set_input_mean, set_stride_zero], ids=["input.mean abc", "conv stride 0"])
+def test_the_load_route_answers_409_with_the_reason(tmp_path: Path, change: Change) -> None:
+    weights = tmp_path / "weights"
+    (weights / "mnist-cnn").mkdir(parents=True)
+    shutil.copyfile(shipped(), weights / "mnist-cnn" / "2.npz")
+    rewritten(shipped(), weights / "mnist-cnn" / "3.npz", metadata=change)
+    settings = Settings(weights_dir=weights, state_path=tmp_path / "serving.json", admin_token="t",
+                        model="mnist-cnn", version="2")
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v2/repository/models/mnist-cnn/load", json={"parameters": {"version": "3"}},
+                             headers={"Authorization": "Bearer t"})
+        assert answer.status_code == 409
+        assert "3.npz" in answer.json()["error"] and "cannot be loaded" in answer.json()["error"]
+        assert client.post("/v1/predict", json={"pixels": [0] * 784}).json()["model"]["version"] == 2
