@@ -6,7 +6,8 @@ server read, and what 16 such clients at once do to a health probe and to memory
 1. One client streams `GET /health/live` with an X-Big header of --header-mib MiB of `a`: the time
    to its answer, its status, the bytes the client got into the connection (an upper bound) and the
    bytes the server process read from sockets (/proc/<pid>/io `rchar`).
-2. --clients clients do the same over and over for --seconds while another client probes
+2. --clients clients do the same over and over (each reconnects as soon as it is refused: far
+   more heads than 16 clients streaming one each) for --seconds while another client probes
    `/health/live` every 20 ms on a connection of its own: the probe's latency (p50, p99, max) and
    the server's resident memory before and at its peak (VmRSS, VmHWM). Linux only.
 """
@@ -14,6 +15,7 @@ server read, and what 16 such clients at once do to a health probe and to memory
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--model", default="mnist-mlp")
+    parser.add_argument("--attack-nice", type=int, default=0, help="niceness of the attacking process "
+                        "(on a machine of few cores, the attackers otherwise take the server's CPU)")
     args = parser.parse_args()
     size = args.header_mib * 1024 * 1024
     with running_server("--model", args.model, "--log-level", "warning",
@@ -62,7 +66,7 @@ def main() -> None:
         reset_peak(pid)
         # the attackers run in a process of their own: their threads would hold this one's GIL
         with ProcessPoolExecutor(1) as pool:
-            attack = pool.submit(attack_for, server.port, size, args.clients, args.seconds)
+            attack = pool.submit(attack_for, server.port, size, args.clients, args.seconds, args.attack_nice)
             time.sleep(0.5)  # the attack under way
             latencies = probe_latencies(server.base_url, args.seconds - 1)
             statuses = attack.result()
@@ -72,8 +76,9 @@ def main() -> None:
               f"peak {peak:.0f} MiB (+{peak - rss_before:.0f})")
 
 
-def attack_for(port: int, size: int, clients: int, seconds: float) -> dict[int | None, int]:
+def attack_for(port: int, size: int, clients: int, seconds: float, niceness: int) -> dict[int | None, int]:
     """`clients` threads sending over-long heads, one after another, for `seconds`: status counts."""
+    os.nice(niceness)
     stop = threading.Event()
     answered: list[int | None] = []
 
