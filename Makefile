@@ -16,7 +16,7 @@ define venv_with
 	touch $@
 endef
 
-.PHONY: serve test data lint lock install-dev fuzz train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
+.PHONY: serve test data lint lock grpc-stubs install-dev fuzz train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
 	bench-cnn-torch soak
 
 $(BIN)/.installed-dev: pyproject.toml
@@ -33,7 +33,8 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed-dev
 	$(BIN)/pytest
 
-# ruff, mypy, then the deployment validators; kustomization.yaml is no Kubernetes object (tests/deploy
+# ruff, mypy, then the deployment validators (deploy/kserve against KServe's CRDs, see
+# tests/deploy/kserve_manifests.py); kustomization.yaml is no Kubernetes object (tests/deploy
 # validates the rendered kustomization, generated ConfigMap included).
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
@@ -43,9 +44,10 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 \
 		deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/hpa.yaml \
 		deploy/kubernetes/pdb.yaml
+	$(BIN)/python -m tests.deploy.kserve_manifests deploy/kserve/servingruntime.yaml deploy/kserve/inferenceservice.yaml
 
 # The image's hash-pinned installs (Dockerfile): requirements/runtime.txt, then requirements/train.txt
-# held to the same versions. Run after changing dependencies in pyproject.toml; a pin pyproject still
+# held to the same versions, and requirements/build.txt, the build backend the wheel is made with. Run after changing dependencies in pyproject.toml; a pin pyproject still
 # allows is kept, `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release. Written to
 # a copy, then moved into place, so an interrupted run leaves the old file whole. With Python 3.11,
 # the image's.
@@ -60,6 +62,14 @@ lock: $(BIN)/.installed-dev
 	$(PIP_COMPILE) --extra train --constraint requirements/runtime.txt --output-file requirements/train.txt.tmp \
 		pyproject.toml
 	mv requirements/train.txt.tmp requirements/train.txt
+	cp requirements/build.txt requirements/build.txt.tmp
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --output-file requirements/build.txt.tmp pyproject.toml
+	mv requirements/build.txt.tmp requirements/build.txt
+
+# The gRPC stubs beside service/grpc/protos/inference.proto, committed (the wheel and the image need
+# no protoc); run after changing the .proto. tests/service/grpc checks they are current.
+grpc-stubs: $(BIN)/.installed-dev
+	$(BIN)/python -m service.grpc.protos.generate
 
 # The exact commands that produced the shipped weights (see README).
 # MNIST into data/mnist, where the tests and mnist-train read it by default (needs internet once).
@@ -69,7 +79,8 @@ data: $(BIN)/.installed
 $(BIN)/.installed-train: pyproject.toml
 	$(call venv_with,[client$(comma)train])
 
-# A first training run, ~10 s on 2 cores: the MLP, 3 epochs (~98 % test accuracy), no report.
+# A first training run: the MLP, 3 epochs (~98 % test accuracy), no report; at least 30 s on 2 idle
+# cores, minutes on busy ones (README "Training").
 train-quick: $(BIN)/.installed-train
 	$(BIN)/mnist-train --arch mlp --epochs 3 --no-report
 

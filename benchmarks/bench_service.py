@@ -11,17 +11,12 @@ Then the raw NumPy forward pass is timed by batch size. Prints Markdown; see ben
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,35 +27,19 @@ from threadpoolctl import threadpool_limits
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from neuralnet.artifact import load_artifact  # noqa: E402
+from bench_load import Load, Result, run_httpx, run_wrk  # noqa: E402
+
+from neuralnet.artifact import list_versions, load_artifact  # noqa: E402
 from neuralnet.inference import InferenceModel  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.models.repository import resolve  # noqa: E402
 from testkit.server import running_server  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
 FORWARD_SIZES = (1, 16, 64, 256, 1024)
-MAX_REQUESTS = 10_000_000  # per scenario: a second bound besides the duration
 FEW_PER_CONNECTION = 5  # fewer completed requests than 5 per connection: a row reads low (see report)
 DRAIN_TIMEOUT = 60.0
 TARGET_SINGLE = 0.85
 TARGET_BATCH = 3.0
-WRK_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open([==[{body_path}]==], "rb"))
-wrk.body = f:read("*a")
-f:close()
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH_JSON {{\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, \\"non2xx\\": %d, " ..
-    "\\"p50\\": %.1f, \\"p95\\": %.1f, \\"p99\\": %.1f}}\\n",
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-"""
 
 
 @dataclass(frozen=True)
@@ -71,18 +50,9 @@ class Scenario:
     images: int  # per request
 
 
-@dataclass(frozen=True)
-class Result:
-    requests: int
-    seconds: float
-    errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds > 0 else 0.0
+def newest_version(weights_dir: Path, model: str) -> Path:
+    """The newest version's file of `model`, the one a fresh server serves."""
+    return weights_dir / model / f"{list_versions(weights_dir / model)[-1]}.npz"
 
 
 def progress(message: str) -> None:
@@ -104,63 +74,6 @@ def digits(batch: int) -> tuple[np.ndarray, int | None, str]:
 
 def compact(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-# --- load generators ---------------------------------------------------------------------------
-
-def run_wrk(url: str, body: bytes, duration: int, connections: int, threads: int) -> Result:
-    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
-        body_path = Path(tmp) / "body.json"
-        body_path.write_bytes(body)
-        script = Path(tmp) / "post.lua"
-        script.write_text(WRK_LUA.format(body_path=body_path))
-        cmd = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{duration}s",
-               "--timeout", "10s", "-s", str(script), url]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
-    match = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.MULTILINE)
-    if out.returncode != 0 or match is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
-    r = json.loads(match.group(1))
-    return Result(requests=r["requests"] - r["non2xx"], seconds=r["duration_us"] / 1e6,
-                  errors=r["errors"] + r["non2xx"], p50_ms=r["p50"] / 1000, p95_ms=r["p95"] / 1000,
-                  p99_ms=r["p99"] / 1000)
-
-
-async def _httpx_load(url: str, body: bytes, duration: float, connections: int) -> Result:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    latencies: list[float] = []
-    attempts = errors = 0
-    async with httpx.AsyncClient(limits=limits, timeout=10, trust_env=False,
-                                 headers={"content-type": "application/json"}) as client:
-        start = time.perf_counter()
-        deadline = start + duration
-
-        async def connection() -> None:
-            nonlocal attempts, errors
-            while time.perf_counter() < deadline and attempts < MAX_REQUESTS:
-                attempts += 1
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(url, content=body)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - sent)
-                else:
-                    errors += 1
-
-        await asyncio.gather(*(connection() for _ in range(connections)))
-        seconds = time.perf_counter() - start
-    p50, p95, p99 = (np.percentile(latencies, [50, 95, 99]) * 1000).tolist() if latencies else [0.0] * 3
-    return Result(requests=len(latencies), seconds=seconds, errors=errors, p50_ms=p50, p95_ms=p95, p99_ms=p99)
-
-
-def run_httpx(url: str, body: bytes, duration: int, connections: int, threads: int) -> Result:
-    return asyncio.run(_httpx_load(url, body, duration, connections))
-
-
-Load = Callable[[str, bytes, int, int, int], Result]
 
 
 # --- the benchmark -----------------------------------------------------------------------------
@@ -228,7 +141,7 @@ def median_ratio(numerators: list[Result], denominators: list[Result]) -> float:
 
 def bench_forward(args: argparse.Namespace, images: np.ndarray) -> dict[int, tuple[float, float, int]]:
     """{batch size: (images/s, ms per call, calls)} for the NumPy forward pass alone."""
-    model = InferenceModel.from_artifact(load_artifact(resolve(args.weights_dir, args.model, "latest")))
+    model = InferenceModel.from_artifact(load_artifact(newest_version(args.weights_dir, args.model)))
     threadpool_limits(limits=Settings().blas_threads, user_api="blas")  # as the server does
     pool = images.reshape(len(images), -1).astype(np.float32)
     out: dict[int, tuple[float, float, int]] = {}

@@ -36,6 +36,7 @@ sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 from soak_load import REQUEST_TIMEOUT, LoadSpec, Totals, classify, run_client  # noqa: E402
 from soak_mix import build_mix  # noqa: E402
 from soak_monitor import ReadinessPoller, cpu_seconds, descendants, rss_mib, workers  # noqa: E402
+from soak_report import report  # noqa: E402
 
 from testkit.server import HOST, running_server  # noqa: E402
 
@@ -278,26 +279,6 @@ def checks(args: argparse.Namespace, summary: dict[str, Any]) -> list[dict[str, 
         check("only in-flight requests lost", lost <= bound and unexpected == 0,
               f"{lost} lost with the killed worker (at most {bound} in flight), {unexpected} unexpected")
     return found
-
-
-def report(s: dict[str, Any]) -> None:
-    rss, lat = s["rss_mib"], s["latency_ms"]
-    measured = f"max {s['max_rate']:,.0f}/s" if s["max_rate"] is not None else "max not measured"
-    print(f"\n{s['requests']:,} requests in {s['duration_s']:g} s ({s['achieved_rate']:,.0f}/s; target "
-          f"{s['target_rate']:,.0f}/s, {measured}), {s['answered']:,} answered, p50 {lat['p50']:.1f} ms, "
-          f"p99 {lat['p99']:.1f} ms, worst schedule lag {s['schedule_lag_max_s'] * 1000:.0f} ms")
-    print(f"unexpected {s['unexpected']} {s['unexpected_by_kind'] or ''} "
-          f"{s['max_burst_unexpected'] or ''}; lost with the killed worker {s['lost_with_killed_worker']}")
-    for sample in s["unexpected_samples"][:10]:
-        print(f"  e.g. {sample}")
-    print(f"RSS idle {rss['idle']:.1f} MiB, warm {rss['warm']:.1f}, end {rss['end']:.1f}, "
-          f"max {rss['max']:.1f}")
-    if s.get("kill"):
-        print(f"kill: {s['kill']}")
-    for line in s["server_log_problems"][:10]:
-        print(f"  server log: {line}")
-    for c in s["checks"]:
-        print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from service.config import Settings
 from service.main import start_models
 from service.models.loaded_model import LoadedModel
 
-FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "workers": "MNIST_WORKERS", "model": "MNIST_MODEL",
-         "version": "MNIST_VERSION", "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
+FLAGS = {"host": "MNIST_HOST", "port": "MNIST_PORT", "grpc_port": "MNIST_GRPC_PORT",
+         "workers": "MNIST_WORKERS", "model": "MNIST_MODEL", "version": "MNIST_VERSION",
+         "weights_dir": "MNIST_WEIGHTS_DIR", "log_level": "MNIST_LOG_LEVEL"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 "Flags override the MNIST_* environment variables.")
     p.add_argument("--host", help="bind address (MNIST_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (MNIST_PORT, default 8000)")
+    p.add_argument("--grpc-port", type=int, help="gRPC port, 0 for none (MNIST_GRPC_PORT, default 8001)")
     p.add_argument("--workers", type=int, help="worker processes (MNIST_WORKERS, default 1)")
     p.add_argument("--model", help="model name (MNIST_MODEL, default: best in the weights dir)")
     p.add_argument("--version", help="`latest` or an integer (MNIST_VERSION, default latest)")
@@ -93,13 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, OSError) as exc:
         print(f"mnist-serve: cannot load model: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
+        except OSError as exc:  # e.g. a read-only root filesystem without a /tmp mount
+            print(f"mnist-serve: {settings.workers} workers share their metrics in a temporary folder, "
+                  f"and none is writable ({exc}): mount a tmpfs at /tmp, or set TMPDIR or "
+                  "PROMETHEUS_MULTIPROC_DIR to a writable folder", file=sys.stderr)
+            return 2
     http, loop = server_stack()
     serving = f"{model.name} v{model.version}" if model else "without its default model (not ready)"
     print(f"mnist-serve: serving {serving} on "
-          f"http://{settings.host}:{settings.port} ({settings.workers} worker(s), {http} on {loop})",
+          f"http://{settings.host}:{settings.port}"
+          + (f" and gRPC {settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
+          + f" ({settings.workers} worker(s), {http} on {loop})",
           file=sys.stderr)
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnist-serve-metrics-")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit 0 for it instead,
     # so supervisors (Docker, Kubernetes, systemd) see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)

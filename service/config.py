@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     watch_seconds: float = Field(0, ge=0, description="Poll the weights directory this often and load "
                                  "a newer version of a served model as a replace (0: off).")
     max_batch_size: int = Field(1024, ge=1, description="Most images in one batch request.")
+    batch_max_size: int | None = Field(None, ge=1, description="Most images the batcher gathers from "
+                                       "concurrent requests into one forward pass; 1 turns batching off. "
+                                       "Default: per model, on (64) for networks with conv layers, off "
+                                       "for dense ones, where a forward pass costs less than the hand-off "
+                                       "(benchmarks/README.md).")
+    batch_max_delay_ms: float = Field(0.0, ge=0, le=1000, description="How long an idle batcher waits "
+                                      "for more requests before it starts a batch; 0: at once (requests "
+                                      "still gather while a batch runs).")
+    batching: dict[str, int] = Field({}, description="Per model, the batcher's most images (1: off), "
+                                     "over MNIST_BATCH_MAX_SIZE, as JSON: {\"mnist-mlp\": 16}.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest image file accepted by "
                                  "/v1/predict/image (within max_body_bytes).")
@@ -63,6 +73,10 @@ class Settings(BaseSettings):
                              "info): request id, method, route, path, status, duration.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(8001, ge=0, le=65535, description="Port of the Open Inference Protocol's "
+                           "gRPC service (Triton's default; 0: off), on `host`. Every worker serves "
+                           "it: they share the port with SO_REUSEPORT, the kernel spreading "
+                           "connections among them.")
     workers: int = Field(1, ge=1)
     blas_threads: int = Field(1, ge=1, description="BLAS threads per worker for the forward pass. "
                               "1 serves concurrent requests best: each runs on its own thread-pool "

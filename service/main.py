@@ -1,4 +1,5 @@
-"""The FastAPI app: settings, the model loaded once at start-up onto `app.state`, routes.
+"""The FastAPI app: settings, the model loaded once at start-up onto `app.state`, routes; the
+lifespan also runs the worker's gRPC server (service/grpc) on the same data plane.
 
 `uvicorn --factory service.main:create_app` or the `mnist-serve` command start it.
 """
@@ -32,6 +33,7 @@ from service.api.routes import (
 )
 from service.config import Settings, get_settings
 from service.dataplane.plane import DataPlane
+from service.grpc.server import start_grpc
 from service.metrics import Metrics
 from service.models.manager import ModelManager
 from service.process import prepare
@@ -83,10 +85,15 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
                 log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
                                                 "sha256": model.sha256})
         following = asyncio.get_running_loop().create_task(manager.follow())
+        grpc_server = await start_grpc(settings, plane, access_log, app.title, app.version)
+        if grpc_server is not None:
+            grpc_server.drain_on_signals()
         try:
             yield
         finally:
             following.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop()  # drains, or waits out the drain the signal started
 
     # docs_url/redoc_url None: routes/docs.py serves both pages with their assets from this server
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,

@@ -90,6 +90,12 @@ class Metrics:
                                   ["model", "version"], registry=r)
         self.executions = Counter("mnist_model_executions", "Forward passes each version ran (a batch "
                                   "is one).", ["model", "version"], registry=r)
+        self.batch_images = Histogram("mnist_batcher_batch_size", "Images per forward pass the batcher "
+                                      "ran, by version.", ["model", "version"], buckets=BATCH_BUCKETS,
+                                      registry=r)
+        self.batch_wait = Histogram("mnist_batcher_wait_seconds", "Time a request waited in the batcher "
+                                    "before its batch started.", ["model", "version"],
+                                    buckets=LATENCY_BUCKETS, registry=r)
         self.last_inference = Gauge("mnist_model_last_inference_timestamp_seconds", "When each version "
                                     "last answered.", ["model", "version"], registry=r,
                                     multiprocess_mode="max")
@@ -136,18 +142,28 @@ class Metrics:
         return series
 
     def observe_inference(self, name: str, version: int, images: int, phases: dict[str, float],
-                          now: float) -> None:
-        """One request a version answered (or failed: phases has `fail`), with its phases' seconds."""
+                          now: float, executions: int = 1) -> None:
+        """One request a version answered (or failed: phases has `fail`), with its phases' seconds;
+        `executions`: the forward passes it ran itself (0 when the batcher counts them)."""
         series = self._version(name, version)
         if "compute_infer" in phases:
             series[0].observe(phases["compute_infer"])
             series[1].inc(images)
-            series[2].inc()
+            if executions:
+                series[2].inc(executions)
         series[3].set(now)
         for i, phase in enumerate(PHASES):
             if phase in phases:
                 series[4 + i].inc()
                 series[4 + len(PHASES) + i].inc(phases[phase])
+
+    def observe_batch(self, name: str, version: int, images: int, waited: list[float]) -> None:
+        """One forward pass of the batcher: its images, and how long each request in it waited."""
+        self._version(name, version)[2].inc()
+        self.batch_images.labels(name, str(version)).observe(images)
+        wait = self.batch_wait.labels(name, str(version))
+        for seconds in waited:
+            wait.observe(seconds)
 
     def observe_comparison(self, name: str, version: int, compared: int, agreed: int) -> None:
         self.compared.labels(name, str(version)).inc(compared)

@@ -55,6 +55,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     port: int
+    grpc_port: int | None = None  # the gRPC service's, when the caller gave it one
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -118,13 +119,16 @@ def running_server(*args: str, env: Mapping[str, str | None] | None = None,
     defaults to the repository root. The log file is kept when `log_dir` is given (e.g. pytest's
     tmp_path), otherwise it is a temporary file removed afterwards. Unless `env` names one, the
     server records its served versions (MNIST_STATE_PATH) in a fresh temporary file: a test
-    server never writes next to the shipped weights, nor follows another server's record. Unless
+    server never writes next to the shipped weights, nor follows another server's record. Its gRPC
+    service is off unless `env` or `--grpc-port` gives a port (`free_port()`). Unless
     `--weights-dir` or MNIST_WEIGHTS_DIR says otherwise, it serves the shipped versions only
     (testkit/shipped.py), whatever local training runs added to weights/.
     """
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="mnist-serve-state-") as state_dir:
-        defaults = {"MNIST_STATE_PATH": str(Path(state_dir) / "serving.json")}
+        # gRPC off unless asked for: test servers must not share the default port 8001 (one worker
+        # binds it exclusively; several would share it with SO_REUSEPORT)
+        defaults = {"MNIST_STATE_PATH": str(Path(state_dir) / "serving.json"), "MNIST_GRPC_PORT": "0"}
         if "MNIST_WEIGHTS_DIR" not in os.environ:  # --weights-dir, or env, still choose another
             defaults["MNIST_WEIGHTS_DIR"] = str(shipped_weights())
         env = {**defaults, **(env or {})}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,17 @@ from testkit.shipped import shipped_weights
 from training.data import DATA_DIR_ENV, Mnist, load_mnist
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _stop_the_run(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (an interrupted `make test`: its whole process group gets it) stops the run as Ctrl+C
+    does, so fixtures still tear down: the servers tests start in process groups of their own, which
+    the signal does not reach, are stopped instead of left running."""
+    signal.signal(signal.SIGTERM, _stop_the_run)
 EXAMPLE_FILE = REPO_ROOT / "service" / "static" / "example_digit.json"
 
 
@@ -84,3 +96,8 @@ def mnist_data_dir() -> Path:
 def mnist(mnist_data_dir: Path) -> Mnist:
     """The real MNIST arrays; fails if $MNIST_DATA_DIR is set but unreadable."""
     return load_mnist(mnist_data_dir)
+
+
+# The apps tests build in this process serve no gRPC: the default port (8001) is one per machine.
+# Tests of the gRPC service give their server a free port (testkit.server does the same for its).
+os.environ["MNIST_GRPC_PORT"] = "0"

@@ -125,3 +125,16 @@ def test_import_checker_sees_a_forbidden_import(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
     with pytest.raises(AssertionError, match="training"):
         test_packages_do_not_import_what_they_must_not("service", {"training"})
+
+
+@pytest.mark.parametrize("layer", ["service.codecs", "service.models", "service.dataplane", "service.errors",
+                                   "service.metrics"])
+def test_only_the_protocol_layer_imports_the_http_layer(layer: str) -> None:
+    """Codecs, models and the data plane raise ServiceError and never import `service.api`: only the
+    protocol layers render errors and answers."""
+    graph = module_graph("service")
+    bad = {module: sorted(t for t in targets if t.startswith("service.api"))
+           for module, targets in graph.items()
+           if (module == layer or module.startswith(layer + ".")) and any(
+               t.startswith("service.api") for t in targets)}
+    assert not bad, f"{layer} imports the HTTP layer: {bad}"

@@ -198,18 +198,27 @@ def download_mnist(
         if missing:
             raise ValueError(f"checksums has no entry for {', '.join(missing)}")
     dest = Path(dest_dir)
+    created = [folder for folder in (dest, *dest.parents) if not folder.exists()]  # deepest first
     dest.mkdir(parents=True, exist_ok=True)
-    return {
-        key: download_file(
-            name,
-            dest,
-            mirrors=mirrors,
-            sha256=None if checksums is None else checksums[name],
-            progress=progress,
-            timeout=timeout,
-        )
-        for key, name in MNIST_FILES.items()
-    }
+    try:
+        return {
+            key: download_file(
+                name,
+                dest,
+                mirrors=mirrors,
+                sha256=None if checksums is None else checksums[name],
+                progress=progress,
+                timeout=timeout,
+            )
+            for key, name in MNIST_FILES.items()
+        }
+    except BaseException:
+        # A folder made here and left empty would read as "MNIST is there" (the tests stop
+        # skipping): remove it; files already downloaded stay for the next try.
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,7 @@ from neuralnet.preprocess import INPUT_SHAPE, normalise
 from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
 from training.calibration import calibrate
-from training.data import Mnist, default_data_dir, load_mnist, train_val_split
+from training.data import DATA_DIR_ENV, IdxError, Mnist, default_data_dir, load_mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
 from training.outlier_exposure import (
@@ -287,6 +287,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _how_to_get_mnist(data_dir: Path) -> str:
+    """What to run: --download only where it could write the files (not on a read-only mount)."""
+    existing = next(folder for folder in (data_dir, *data_dir.absolute().parents) if folder.exists())
+    where = f"point --data-dir or {DATA_DIR_ENV} at a copy"
+    if os.access(existing, os.W_OK):
+        return f"run `make data` from the repository, or add --download to fetch it there, or {where}"
+    return f"the folder is not writable here: download it where it comes from (`make data`), or {where}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.init_from is not None:
@@ -315,7 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         from training.download import download_mnist
 
         download_mnist(data_dir)
-    data = load_mnist(data_dir)
+    try:
+        data = load_mnist(data_dir)
+    except FileNotFoundError:
+        print(f"error: MNIST not found in {data_dir}: {_how_to_get_mnist(data_dir)}", file=sys.stderr)
+        return 2
+    except IdxError as exc:
+        print(f"error: MNIST in {data_dir} does not load: {exc}", file=sys.stderr)
+        return 2
     command = "mnist-train " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         model, metrics, history = train(config, data, progress=args.progress)

@@ -11,6 +11,7 @@ import json
 import subprocess
 from dataclasses import dataclass, field
 
+from grpc_load import ENDPOINT as GRPC
 from kinds import BATCH
 from peersenv import clean_blas_env
 from threadpoolctl import threadpool_info
@@ -89,6 +90,7 @@ def targets(rows: list[Row], forward: float | None, connections: int) -> list[Ta
     batch = f"batch-{BATCH}"
     ml_single = _find(rows, MLSERVER_DEFAULT, "single", "v2 JSON")
     ml_batch = _find(rows, MLSERVER_DEFAULT, batch, "v2 JSON")
+    ml_grpc_single = _find(rows, MLSERVER_DEFAULT, "single", GRPC)
     ref_single = _find(rows, REFERENCE, "single", "/v1 JSON")
     out: list[Target] = []
     workers = sorted({r.workers for r in rows if r.server == MNIST_SERVE}) or [1]
@@ -116,8 +118,14 @@ def targets(rows: list[Row], forward: float | None, connections: int) -> list[Ta
                    _ratio(img(ours(batch, "v2 JSON")), img(ml_batch)), 2.0),
             Target(f"{tag}: v2 binary {BATCH} img/s ÷ NumPy forward at {BATCH} (in process, 1 BLAS thread)",
                    _ratio(img(ours(batch, "v2 binary")), forward), 0.70),
+            Target(f"{tag}: gRPC single req/s ÷ MLServer defaults gRPC single",
+                   _ratio(rps(ours("single", GRPC)), rps(ml_grpc_single)), 2.0),
+            Target(f"{tag}: gRPC {BATCH} img/s ÷ NumPy forward at {BATCH} (in process, 1 BLAS thread)",
+                   _ratio(img(ours(batch, GRPC)), forward), 0.70),
+            Target(f"{tag}: gRPC single req/s ÷ its /v1/predict single",
+                   _ratio(rps(ours("single", GRPC)), rps(ours("single", "/v1 JSON"))), 1.0),
         ]
-        for endpoint in ("/v1 JSON", "v2 JSON", "v2 binary"):
+        for endpoint in ("/v1 JSON", "v2 JSON", "v2 binary", GRPC):
             row = ours("single", endpoint)
             res = row.result if row else None
             p99_p50 = res.p99_ms / res.p50_ms if res and res.p50_ms else None

@@ -47,6 +47,8 @@ for _path in (str(REPO_ROOT), str(PEERS_DIR)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from grpc_load import ENDPOINT as GRPC  # noqa: E402
+from grpc_load import GRPCKind, call, check_grpc_answer, grpc_kinds, run_h2load  # noqa: E402
 from kinds import BATCH, LOADS, AnswerError, Kind, check_answer, drain, request_kinds  # noqa: E402
 from peersenv import PEERS_PYTHON, ensure_peers_venv, reexec_without_blas_overrides  # noqa: E402
 from report import (  # noqa: E402
@@ -66,6 +68,7 @@ from report import (  # noqa: E402
     targets_table,
 )
 from servers import (  # noqa: E402
+    ServerProcess,
     ServerSpec,
     kill_leftovers,
     latest_artifact,
@@ -74,12 +77,12 @@ from servers import (  # noqa: E402
     reference_app,
     tree_memory_mb,
 )
-from wrk import WrkResult as WrkResult  # noqa: E402  (re-exported: tests/benchmarks read it here)
+from wrk import WrkResult, run_wrk  # noqa: E402  (WrkResult re-exported too: tests/benchmarks read it here)
 from wrk import parse_wrk as parse_wrk  # noqa: E402  (re-exported: tests/benchmarks read it here)
-from wrk import run_wrk  # noqa: E402
 
 from neuralnet.artifact import load_artifact  # noqa: E402
 from neuralnet.inference import InferenceModel  # noqa: E402
+from service.models.loaded_model import LoadedModel  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
 SERVERS = ("mlserver", "reference", "mnist-serve")
@@ -131,6 +134,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", default="1,2", help="mnist-serve worker counts (the others run 1)")
     p.add_argument("--only", default=",".join(SERVERS), help=f"comma-separated subset of {','.join(SERVERS)}")
+    p.add_argument("--endpoints", help="comma-separated subset of the endpoints to drive (default all: "
+                   "/v1 JSON, v2 JSON, v2 binary, gRPC raw)")
     p.add_argument("--model", default="mnist-mlp", help="weights/<model>/ (latest version)")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads per server process (mnist-serve: MNIST_BLAS_THREADS; "
@@ -142,21 +147,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"--only: unknown {sorted(unknown)}; choose from {', '.join(SERVERS)}")
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    args.endpoints = [e.strip() for e in args.endpoints.split(",")] if args.endpoints else None
     return args
 
 
-def bench_server(args: argparse.Namespace, spec: ServerSpec, kinds: dict[tuple[str, str], Kind],
+def check_kind(server: ServerProcess, kind: Kind | GRPCKind, expected: np.ndarray) -> float:
+    if isinstance(kind, GRPCKind):
+        return check_grpc_answer(f"127.0.0.1:{server.grpc_port}", kind, expected)
+    return check_answer(server.base_url, kind, expected)
+
+
+def load_kind(args: argparse.Namespace, server: ServerProcess, kind: Kind | GRPCKind, seconds: float,
+              warmup: float = 0.0) -> WrkResult:
+    """`seconds` of load of one kind: wrk for HTTP, h2load for gRPC; then the calls left in flight
+    are waited out."""
+    if isinstance(kind, GRPCKind):
+        address = f"127.0.0.1:{server.grpc_port}"
+        result = run_h2load(address, kind, seconds, args.connections, args.threads, warmup)
+        call(address, kind)  # one more, answered: the load's calls are done, and still answered
+        return result
+    if warmup > 0:
+        run_wrk(server.base_url + kind.path, kind.body, kind.headers, warmup, args.connections, args.threads)
+        drain(server.base_url, kind)
+    result = run_wrk(server.base_url + kind.path, kind.body, kind.headers, seconds, args.connections,
+                     args.threads)
+    drain(server.base_url, kind)
+    return result
+
+
+def bench_server(args: argparse.Namespace, spec: ServerSpec, kinds: dict[tuple[str, str], Kind | GRPCKind],
                  expected: dict[str, np.ndarray], log_dir: Path, run: Run) -> None:
     progress(f"starting {spec.label} ({spec.workers} worker(s))")
     with spec.start(log_dir) as server:
         try:
-            measured: list[Kind] = []
+            measured: list[Kind | GRPCKind] = []
             unsupported: list[Row] = []
             for (load, endpoint), kind in kinds.items():
-                if endpoint not in spec.endpoints:
+                if endpoint not in spec.endpoints or (args.endpoints and endpoint not in args.endpoints):
                     continue
                 try:
-                    diff = check_answer(server.base_url, kind, expected[load])
+                    diff = check_kind(server, kind, expected[load])
                 except AnswerError as exc:
                     if endpoint not in spec.optional:
                         raise
@@ -175,15 +205,9 @@ def bench_server(args: argparse.Namespace, spec: ServerSpec, kinds: dict[tuple[s
             for round_ in range(1, args.rounds + 1):  # the tables keep the last round's rows
                 rows: list[Row] = []
                 for kind in measured:
-                    url = server.base_url + kind.path
-                    if args.warmup > 0 and round_ == 1:
-                        run_wrk(url, kind.body, kind.headers, args.warmup, args.connections, args.threads)
-                        drain(server.base_url, kind)
                     progress(f"{spec.label} x{spec.workers}: round {round_}, {kind.load} {kind.endpoint} "
                              f"for {args.duration:g} s")
-                    result = run_wrk(url, kind.body, kind.headers, args.duration, args.connections,
-                                     args.threads)
-                    drain(server.base_url, kind)
+                    result = load_kind(args, server, kind, args.duration, args.warmup if round_ == 1 else 0)
                     rows.append(Row(spec.label, spec.workers, kind.load, kind.endpoint, kind.images, result))
                 after_rounds.append(tree_memory_mb(server.process.pid)[0])
             run.rows.extend(rows)
@@ -215,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     images, source = digits(BATCH)
     flat = images.reshape(BATCH, 784).astype(np.float32)
     expected = {load: model.predict_proba(flat[:n]).astype(np.float64) for load, n in LOADS.items()}
-    kinds = request_kinds(images, args.model)
+    # mnist-serve answers with the artifact's calibration (temperature) when it has one; the peers
+    # compute the bare forward pass: each is checked against what it computes
+    served = LoadedModel.load(artifact)
+    served_expected = {load: served.predict(flat[:n]).proba.astype(np.float64) for load, n in LOADS.items()}
+    kinds: dict[tuple[str, str], Kind | GRPCKind] = {**request_kinds(images, args.model),
+                                                     **grpc_kinds(images, args.model)}
 
     service_versions = env_versions(sys.executable, ["numpy", "fastapi", "starlette", "uvicorn", "pydantic",
                                                      "orjson", "httptools", "uvloop"])
@@ -225,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "pydantic", "orjson", "uvloop", "httptools"])
         ml_text = f"{_versions_text(ml_versions)}; BLAS {ml_versions.get('blas')}"
         for label, pw in ((MLSERVER_DEFAULT, None), (MLSERVER_PW0, 0)):
-            specs.append(ServerSpec(label, 1, ("v2 JSON", "v2 binary"),
+            specs.append(ServerSpec(label, 1, ("v2 JSON", "v2 binary", GRPC),
                                     partial(mlserver, args.model, artifact, args.blas_threads,
                                             parallel_workers=pw),
                                     ml_text, optional=("v2 binary",)))
@@ -235,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                                 partial(reference_app, artifact, args.blas_threads), service_text))
     if "mnist-serve" in args.only:
         for w in args.workers:
-            specs.append(ServerSpec(MNIST_SERVE, w, ("/v1 JSON", "v2 JSON", "v2 binary"),
+            specs.append(ServerSpec(MNIST_SERVE, w, ("/v1 JSON", "v2 JSON", "v2 binary", GRPC),
                                     partial(mnist_serve, args.model, w, args.blas_threads),
                                     service_text))
 
@@ -246,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = args.log_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="peers-logs-")))
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         for spec in specs:
-            bench_server(args, spec, kinds, expected, Path(log_dir), run)
+            bench_server(args, spec, kinds, served_expected if spec.label == MNIST_SERVE else expected,
+                         Path(log_dir), run)
 
     script = Path(__file__).resolve()
     shown = script.relative_to(REPO_ROOT) if script.is_relative_to(REPO_ROOT) else script
@@ -264,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             seen.add((spec.label, spec.versions))
             print(f"- {spec.label}: {spec.versions}")
     print(f"- load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency "
-          f"(after {args.warmup:g} s warm-up), one fixed body per row; bodies from {source}")
+          f"(after {args.warmup:g} s warm-up), one fixed body per row; bodies from {source}; gRPC: "
+          f"h2load -c{args.connections} -m1 -t{args.threads} for the same time, one fixed message")
     print(f"- command: `{command}`\n")
     print("## Answers checked against the in-process model (max abs difference of probabilities)\n")
     print("| server | workers | load | endpoint | max abs diff |\n| --- | ---: | --- | --- | --- |")

@@ -60,7 +60,8 @@ def mlserver(model: str, artifact: Path, blas_threads: int, log_dir: Path,
     with tempfile.TemporaryDirectory(prefix="peers-mlserver-") as tmp:
         root = Path(tmp)
         port = free_port()
-        settings: dict[str, Any] = {"host": HOST, "http_port": port, "grpc_port": free_port(),
+        grpc_port = free_port()
+        settings: dict[str, Any] = {"host": HOST, "http_port": port, "grpc_port": grpc_port,
                                     "metrics_port": free_port()}
         if parallel_workers is not None:
             settings["parallel_workers"] = parallel_workers
@@ -72,6 +73,7 @@ def mlserver(model: str, artifact: Path, blas_threads: int, log_dir: Path,
         command = [str(PEERS_PYTHON.parent / "mlserver"), "start", str(root)]
         with running_command(command, port=port, env=server_env(blas_threads), cwd=root, timeout=120,
                              log_dir=log_dir, ready_path=f"/v2/models/{model}/ready") as server:
+            server.grpc_port = grpc_port
             yield server
 
 
@@ -88,12 +90,13 @@ def reference_app(artifact: Path, blas_threads: int, log_dir: Path) -> Iterator[
 
 @contextlib.contextmanager
 def mnist_serve(model: str, workers: int, blas_threads: int, log_dir: Path) -> Iterator[ServerProcess]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = clean_blas_env()
     env.update({"PYTHONUNBUFFERED": "1", "MNIST_WORKERS": str(workers),
-                "MNIST_BLAS_THREADS": str(blas_threads)})
+                "MNIST_BLAS_THREADS": str(blas_threads), "MNIST_GRPC_PORT": str(grpc_port)})
     with running_command(serve_command("--model", model, port=port), port=port, env=env, cwd=REPO_ROOT,
                          timeout=60, log_dir=log_dir) as server:
+        server.grpc_port = grpc_port
         yield server
 
 

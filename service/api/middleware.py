@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.handlers import error_content
 from service.api.logs import AccessLog
+from service.dataplane.batcher import ClientGone
 from service.dataplane.plane import DataPlane
 from service.metrics import NOT_TRAFFIC, Metrics
 
@@ -96,7 +97,7 @@ class RequestContextMiddleware:
                            if body_receive == 413 else
                            f"the request body did not arrive within {self.body_timeout:g} s")
                 await self._send_error(scope["path"], body_receive, message, rid, send_with_id)
-        except ClientDisconnect:  # the client hung up: nothing to answer, and not a server error
+        except (ClientDisconnect, ClientGone):  # the client hung up: nothing to answer, not a server error
             if not started:
                 status = CLIENT_CLOSED_REQUEST
         except Exception:
@@ -115,7 +116,7 @@ class RequestContextMiddleware:
         route_path = self._route_label(scope, status)
         seconds = time.perf_counter() - start
         self.metrics.observe_request(route_path, scope["method"], status, seconds)
-        self.access_log.request(request_id=rid, method=scope["method"], route=route_path,
+        self.access_log.request(request_id=rid, protocol="rest", method=scope["method"], route=route_path,
                                 path=scope["path"], status=status, duration_ms=round(seconds * 1000, 3))
 
     @staticmethod

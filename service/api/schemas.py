@@ -129,7 +129,8 @@ IMAGE_REQUEST_BODY: dict[str, Any] = {"requestBody": {
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
-        (400, "Malformed JSON."), (413, "Body larger than MNIST_MAX_BODY_BYTES."),
+        (400, "Malformed JSON."), (404, "No such model or version loaded (`?model=`, `?version=`)."),
+        (413, "Body larger than MNIST_MAX_BODY_BYTES."),
         (415, "Body is not application/json."), (422, "Invalid input: what is wrong and where."),
         (503, "No model loaded yet."))
 }
@@ -137,6 +138,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 IMAGE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
         (400, "Malformed multipart body."),
+        (404, "No such model or version loaded (`?model=`, `?version=`)."),
         (413, "Body over MNIST_MAX_BODY_BYTES, image file over MNIST_MAX_IMAGE_BYTES, or an image with "
               "more than MNIST_MAX_IMAGE_PIXELS pixels (checked before decoding)."),
         (415, "Content-Type is neither multipart/form-data nor image/png or image/jpeg."),

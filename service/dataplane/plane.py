@@ -24,6 +24,7 @@ from anyio import CapacityLimiter
 
 from service.config import Settings
 from service.dataplane import offload
+from service.dataplane.batcher import Batcher, Gone
 from service.dataplane.comparisons import Comparisons
 from service.errors import ServiceError
 from service.metrics import Metrics
@@ -32,6 +33,9 @@ from service.models.loaded_model import LoadedModel, Predictions
 from service.models.manager import ModelManager
 from service.models.registry import NotServed, Registry, Route
 
+# The batcher's most images for a network with conv layers, unless configured: there a forward pass
+# of many images costs much less per image than one at a time (benchmarks/README.md)
+CONV_BATCH_SIZE = 64
 D = TypeVar("D")  # what a protocol's codec decoded: (N, 784) pixels, or an object with `.images`
 R = TypeVar("R")  # what its encoder made of the answer
 
@@ -62,6 +66,7 @@ class DataPlane:
         self.work_limiter = CapacityLimiter(settings.work_threads)
         self.comparisons = Comparisons(self.work_limiter, metrics)
         self.max_in_flight, self.in_flight = settings.max_in_flight, 0  # the loop's own count
+        self.batchers: dict[tuple[str, int], tuple[LoadedModel, Batcher]] = {}
 
     # ---- admission: requests worked on at once, whatever their protocol
 
@@ -128,14 +133,39 @@ class DataPlane:
             return False
         return True
 
+    def batch_size(self, model: LoadedModel) -> int:
+        """The batcher's most images for this version (1: it is not batched)."""
+        size = self.settings.batching.get(model.name, self.settings.batch_max_size)
+        if size is None:
+            size = CONV_BATCH_SIZE if model.inference.chunk_images else 1
+        return size
+
+    def batcher(self, model: LoadedModel) -> Batcher | None:
+        """This version's batcher, or None when it is not batched."""
+        found = self.batchers.get((model.name, model.version))
+        if found is not None and found[0] is model:
+            return found[1]
+        size = self.batch_size(model)
+        if size <= 1:
+            return None
+        batcher = Batcher(model, size, self.settings.batch_max_delay_ms / 1000, self.work_limiter,
+                          self.metrics)
+        self.batchers[(model.name, model.version)] = (model, batcher)
+        return batcher
+
     # ---- answering
 
     async def infer(self, ref: ModelRef, decode: Callable[[LoadedModel], D],
-                    encode: Callable[[D, Inference], R], decode_seconds: float = 0.0) -> R:
+                    encode: Callable[[D, Inference], R], decode_seconds: float = 0.0,
+                    gone: Gone | None = None) -> R:
         """decode(model) -> forward pass -> encode(decoded, inference), by the version `ref` routes
-        to. `decode_seconds`: its expected cost (float('inf') for image decoding: always pooled)."""
+        to. `decode_seconds`: its expected cost (float('inf') for image decoding: always pooled);
+        `gone`: whether the client hung up (a batched request is then dropped: ClientGone)."""
         route = self.route(ref)
         model = route.model
+        batcher = self.batcher(model)
+        if batcher is not None:
+            return await self._batched(route, batcher, decode, encode, decode_seconds, gone)
         phases: dict[str, float] = {}
         started = time.perf_counter()
 
@@ -179,6 +209,41 @@ class DataPlane:
         self.comparisons.schedule(route, pixels, predictions.digits)
         return result
 
+    async def _batched(self, route: Route, batcher: Batcher, decode: Callable[[LoadedModel], D],
+                       encode: Callable[[D, Inference], R], decode_seconds: float, gone: Gone | None) -> R:
+        """infer, with the forward pass the batcher's: decoded on its own (inline or pooled by its
+        cost), then queued with the other requests for this version."""
+        model = route.model
+        phases: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            if decode_seconds > offload.PARSE_INLINE_SECONDS:
+                decoded = await offload.in_pool(self.work_limiter, lambda: decode(model))
+            else:
+                decoded = decode(model)
+        except ServiceError:
+            phases["fail"] = time.perf_counter() - started
+            self.metrics.observe_inference(model.name, model.version, 0, phases, time.time())
+            raise
+        pixels = images_of(decoded)
+        phases["compute_input"] = time.perf_counter() - started
+        executions = 0
+        if len(pixels) >= batcher.max_size:  # a batch already: run as it is
+            executions = 1
+            seconds = model.forward_seconds(len(pixels))
+            queued_at = time.perf_counter()
+            predictions = await offload.run(self.work_limiter, seconds, lambda: model.predict(pixels))
+            phases["queue"], phases["compute_infer"] = 0.0, time.perf_counter() - queued_at
+        else:
+            predictions, phases["queue"], phases["compute_infer"] = await batcher.predict(pixels, gone)
+        computed_at = time.perf_counter()
+        result = encode(decoded, Inference(model, predictions))
+        phases["compute_output"] = time.perf_counter() - computed_at
+        phases["success"] = time.perf_counter() - started
+        self._count(model, predictions, phases, executions)
+        self.comparisons.schedule(route, pixels, predictions.digits)
+        return result
+
     async def explain(self, ref: ModelRef, decode: Callable[[LoadedModel], D], steps: int | None,
                       encode: Callable[[D, Inference, Explanation], R]) -> R:
         """The prediction for one image and its integrated-gradients saliency (never combined with
@@ -207,10 +272,11 @@ class DataPlane:
         self._count(model, predictions, phases)
         return result
 
-    def _count(self, model: LoadedModel, predictions: Predictions, phases: dict[str, float]) -> None:
+    def _count(self, model: LoadedModel, predictions: Predictions, phases: dict[str, float],
+               executions: int = 1) -> None:
         stats = model.stats
         stats.requests += 1
         stats.seconds += phases["compute_infer"]
         self.metrics.observe_predictions(predictions.digits, predictions.is_digit)
         self.metrics.observe_inference(model.name, model.version, len(predictions.digits), phases,
-                                       time.time())
+                                       time.time(), executions)

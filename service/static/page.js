@@ -115,10 +115,18 @@ function showVerdict(body) {
     : "";
 }
 
+// The API's message starts with where the problem is (`body: ...`), for programs; a person at the
+// pad needs only what is wrong, which is the one detail's own message.
+function errorText(body, status) {
+  const error = body && body.error;
+  if (!error) return `HTTP ${status}`;
+  return error.details && error.details.length === 1 ? error.details[0].msg : error.message;
+}
+
 async function postPng(url, png) {
   const response = await fetch(url, { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
   const body = await response.json();
-  if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+  if (!response.ok) throw new Error(errorText(body, response.status));
   return body;
 }
 
@@ -204,7 +212,7 @@ async function showModel() {
   try {
     const response = await fetch("/v1/model");
     const info = await response.json();
-    if (!response.ok) throw new Error(info.error ? info.error.message : `HTTP ${response.status}`);
+    if (!response.ok) throw new Error(errorText(info, response.status));
     const accuracy = info.metrics && info.metrics.test_accuracy;
     out.textContent = `model: ${info.name} v${info.version}` +
       (accuracy ? ` · test accuracy ${(accuracy * 100).toFixed(2)} %` : "");

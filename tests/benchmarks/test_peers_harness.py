@@ -109,6 +109,9 @@ def test_targets_verdicts(run: ModuleType) -> None:
         _row(run, ours, "batch-256", "/v1 JSON", 120),  # 2.4x ML
         _row(run, ours, "batch-256", "v2 JSON", 90),  # 1.8x ML: missed
         _row(run, ours, "batch-256", "v2 binary", 300),  # 76,800 img/s vs forward 100,000: 0.768
+        _row(run, ml, "single", "gRPC raw", 800),
+        _row(run, ours, "single", "gRPC raw", 2600, p50=4.0, p99=10.0),  # 3.25x ML, 1.04x /v1; p99 2.5x
+        _row(run, ours, "batch-256", "gRPC raw", 250),  # 64,000 img/s vs forward 100,000: missed
     ]
     got = {t.name.split(": ", 1)[1]: t for t in run.targets(rows, 100_000.0, 32)}
     verdicts = {name: t.verdict for name, t in got.items()}
@@ -122,7 +125,12 @@ def test_targets_verdicts(run: ModuleType) -> None:
         "/v1 JSON single p99 ÷ p50 at 32 connections": "met",
         "v2 JSON single p99 ÷ p50 at 32 connections": "missed",
         "v2 binary single p99 ÷ p50 at 32 connections": "not measured",
+        "gRPC single req/s ÷ MLServer defaults gRPC single": "met",
+        "gRPC 256 img/s ÷ NumPy forward at 256 (in process, 1 BLAS thread)": "missed",
+        "gRPC single req/s ÷ its /v1/predict single": "met",
+        "gRPC raw single p99 ÷ p50 at 32 connections": "met",
     }
+    assert got["gRPC single req/s ÷ MLServer defaults gRPC single"].value == pytest.approx(2600 / 800)
     assert got["/v1/predict single req/s ÷ reference app"].value == pytest.approx(2500 / 3000)
     assert got["v2 binary 256 img/s ÷ NumPy forward at 256 (in process, 1 BLAS thread)"].value == \
         pytest.approx(0.768)

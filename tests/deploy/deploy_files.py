@@ -42,6 +42,9 @@ PROJECT_VERSION: str = PYPROJECT["project"]["version"]  # the image tag the file
 ENV_PREFIX = "MNIST_"
 # Variables read by libraries, not by Settings, that the deployment files may set.
 LIBRARY_ENV = {"OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "MPLCONFIGDIR"}
+# What a stopping server needs after its shutdown budget: closing, the exit, the runtime seeing it.
+EXIT_MARGIN_SECONDS = 2
+DOCKER_STOP_SECONDS = 10  # `docker stop`'s default wait before SIGKILL
 
 
 @dataclass
@@ -66,6 +69,10 @@ class Stage:
         parsed = json.loads(value)
         assert isinstance(parsed, list), f"{instruction} is not in exec form: {value}"
         return [str(part) for part in parsed]
+
+    def command(self) -> list[str]:
+        """What a container of the stage runs with no arguments: ENTRYPOINT, then CMD."""
+        return (self.exec_form("ENTRYPOINT") or []) + (self.exec_form("CMD") or [])
 
     def workdir(self) -> str:
         return self.last("WORKDIR") or "/"
@@ -112,6 +119,21 @@ def healthcheck_command(stage: Stage) -> list[str]:
     return [str(part) for part in parsed]
 
 
+def healthcheck_options(stage: Stage) -> dict[str, str]:
+    """The HEALTHCHECK's --options, e.g. {"interval": "5s"}."""
+    value = stage.last("HEALTHCHECK")
+    assert value is not None, "no HEALTHCHECK"
+    options, _, _command = value.partition("CMD ")
+    return dict(word.removeprefix("--").split("=", 1) for word in options.split())
+
+
+def seconds(duration: str) -> float:
+    """A Docker/compose duration such as `5s`, `1m30s` or `500ms`, in seconds."""
+    parts = re.findall(r"([0-9.]+)(ms|s|m|h)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a duration: {duration!r}"
+    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+
+
 @dataclass
 class InstallStep:
     """The stage's one RUN that installs with pip: its bind mounts and its `pip ...` commands."""
@@ -128,6 +150,8 @@ class InstallStep:
 
 def install_step(stage: Stage) -> InstallStep:
     runs = [value for value in stage.values("RUN") if "pip install" in value]
+    if stage.name == "builder":  # its build backend; the wheel is built by another RUN
+        runs = [value for value in runs if "pip wheel" not in value]
     assert len(runs) == 1, f"stage {stage.name}: expected one RUN with pip install, got {runs}"
     words = shlex.split(runs[0])
     mounts = []

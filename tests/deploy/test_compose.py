@@ -13,15 +13,18 @@ from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     COMPOSE_FILE,
     ENV_PREFIX,
+    EXIT_MARGIN_SECONDS,
     PROJECT_VERSION,
     REPO_ROOT,
     compose,
     compose_environment,
     final_stage,
     healthcheck_command,
+    healthcheck_options,
     interpolate,
     mebibytes,
     pip_install,
+    seconds,
     served_at_start,
     served_get_paths,
     settings_env_names,
@@ -71,7 +74,28 @@ def test_api_publishes_the_port_the_server_listens_on(services: dict[str, Any]) 
     env = {**final_stage().env, **compose_environment(api)}
     listens = int(env["MNIST_PORT"])
     assert listens == Settings.model_fields["port"].default
-    assert api["ports"] == [f"{listens}:{listens}"]
+    assert api["ports"] == [f"127.0.0.1:{listens}:{listens}"]
+
+
+@pytest.mark.parametrize("name", ["api", "prometheus"])
+def test_ports_are_published_on_the_loopback_address_only(services: dict[str, Any], name: str) -> None:
+    # Docker's published ports bypass host firewalls (ufw): a bare "8000:8000" is open to the network
+    for port in services[name]["ports"]:
+        assert port.startswith("127.0.0.1:") and port.count(":") == 2, port
+
+
+def test_stop_grace_period_covers_the_graceful_shutdown(services: dict[str, Any]) -> None:
+    api = services["api"]
+    env = {**final_stage().env, **compose_environment(api)}
+    budget = Settings(shutdown_timeout_seconds=env["MNIST_SHUTDOWN_TIMEOUT_SECONDS"]).shutdown_timeout_seconds
+    assert budget + EXIT_MARGIN_SECONDS <= seconds(api["stop_grace_period"])
+
+
+def test_the_file_states_the_compose_version_it_needs() -> None:
+    # the top-level `name:` is Compose v2's: v1 (docker-compose 1.x) rejects the file
+    assert "name" in yaml.safe_load(COMPOSE_FILE.read_text())
+    assert "Docker Compose v2" in COMPOSE_FILE.read_text().split("\n", 1)[0]
+    assert "Docker Compose v2" in (REPO_ROOT / "README.md").read_text()
 
 
 def test_api_environment_is_settings_with_valid_defaults(services: dict[str, Any]) -> None:
@@ -99,6 +123,9 @@ def test_api_healthcheck_restart_and_limits(services: dict[str, Any]) -> None:
     api = services["api"]
     test = api["healthcheck"]["test"]
     assert test[0] == "CMD" and test[1:] == healthcheck_command(final_stage())
+    image_options = healthcheck_options(final_stage())
+    for option in ("interval", "timeout", "start_period", "retries"):
+        assert str(api["healthcheck"][option]) == image_options[option.replace("_", "-")]
     assert "/health/ready" in served_get_paths()
     assert api["restart"] == "unless-stopped"
     limits = api["deploy"]["resources"]["limits"]

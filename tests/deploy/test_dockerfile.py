@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+from service.cli import parse_args
 from service.config import Settings
 from tests.deploy.deploy_files import (
+    DOCKER_STOP_SECONDS,
+    DOCKERFILE,
     ENV_PREFIX,
+    EXIT_MARGIN_SECONDS,
     LIBRARY_ENV,
     PYPROJECT,
     REPO_ROOT,
@@ -18,9 +23,11 @@ from tests.deploy.deploy_files import (
     dockerfile_stages,
     final_stage,
     healthcheck_command,
+    healthcheck_options,
     install_step,
     pip_install,
     requirement_files,
+    seconds,
     served_at_start,
     served_get_paths,
     settings_env_names,
@@ -32,8 +39,27 @@ def test_default_target_is_the_slim_runtime_stage() -> None:
     stages = dockerfile_stages()
     assert [s.name for s in stages] == ["builder", "train", "runtime"]
     runtime = final_stage()
-    assert runtime.base == "python:3.11-slim"
+    # the tag, and the digest that fixes what it means
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", runtime.base), runtime.base
+    assert {stage.base for stage in stages} == {runtime.base}
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+
+
+def test_builds_with_the_engines_own_frontend() -> None:
+    # A `# syntax=` directive makes every build pull a frontend image: offline builders fail.
+    head = DOCKERFILE.read_text().split("\nFROM", 1)[0]
+    assert not re.search(r"^#\s*syntax\s*=", head, re.MULTILINE | re.IGNORECASE)
+    # RUN --mount needs BuildKit, which Docker 20.10 uses only when asked: the README says how
+    assert "DOCKER_BUILDKIT=1 docker build" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_wheel_is_built_with_the_pinned_build_backend_only() -> None:
+    builder = stage_named("builder")
+    assert requirement_files(builder) == ["requirements/build.txt"]
+    assert "--require-hashes" in install_step(builder).commands[0]
+    (wheel,) = [run for run in builder.values("RUN") if "pip wheel" in run]
+    # without build isolation pip would fetch setuptools and wheel again, unpinned
+    assert "--no-build-isolation" in wheel.split() and "--no-deps" in wheel.split()
 
 
 def test_runtime_installs_the_wheel_without_extras_or_build_tools() -> None:
@@ -65,11 +91,27 @@ def test_runs_as_a_non_root_user() -> None:
     assert f"--uid {uid}" in " ".join(final_stage().values("RUN"))
 
 
-def test_cmd_is_the_exec_form_mnist_serve_script() -> None:
+def test_the_entrypoint_is_mnist_serve_so_arguments_are_its_flags() -> None:
+    # `docker run IMAGE --model mnist-mlp` and Kubernetes `args:` pass flags, not a program
     runtime = final_stage()
-    assert runtime.exec_form("ENTRYPOINT") is None
-    assert runtime.exec_form("CMD") == ["mnist-serve"]
+    assert runtime.exec_form("ENTRYPOINT") == ["mnist-serve"]
+    assert runtime.exec_form("CMD") == []
     assert PYPROJECT["project"]["scripts"]["mnist-serve"] == "service.cli:main"
+    parse_args(["--model", "mnist-mlp"])  # exits on a flag it does not know
+
+
+def test_the_served_versions_record_is_writable_by_the_image_user() -> None:
+    # Without it a plain `docker run` cannot record a repository load (the weights may be read-only)
+    runtime = final_stage()
+    state = PurePosixPath(runtime.env["MNIST_STATE_PATH"])
+    uid, _, gid = (runtime.user() or "").partition(":")
+    assert any(f"install -d -o {uid} -g {gid} {state.parent}" in run for run in runtime.values("RUN"))
+    assert not state.is_relative_to(runtime.env["MNIST_WEIGHTS_DIR"])
+
+
+def test_a_plain_docker_stop_leaves_time_for_the_graceful_shutdown() -> None:
+    settings = Settings(shutdown_timeout_seconds=final_stage().env["MNIST_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert settings.shutdown_timeout_seconds + EXIT_MARGIN_SECONDS <= DOCKER_STOP_SECONDS
 
 
 def test_env_names_are_settings_and_values_valid() -> None:
@@ -103,12 +145,19 @@ def test_healthcheck_asks_a_served_readiness_path_with_python() -> None:
     assert "/health/ready" in served_get_paths()
 
 
+def test_healthcheck_reports_healthy_within_seconds_of_ready() -> None:
+    # ready a few seconds after the start; the first check runs one interval after it
+    options = healthcheck_options(final_stage())
+    assert seconds(options["interval"]) <= 5
+    assert seconds(options["timeout"]) < seconds(options["interval"])
+
+
 def test_build_context_has_what_the_dockerfile_copies_and_nothing_else() -> None:
     context = build_context()
     for stage in dockerfile_stages():
         for source in copy_sources(stage):
             assert source in context, f"COPY {source}: excluded by .dockerignore or missing"
-        for source in requirement_files(stage) if stage.name != "builder" else []:
+        for source in requirement_files(stage):
             assert source in context, f"RUN --mount {source}: excluded by .dockerignore or missing"
     shipped = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "weights").glob("*/*.npz"))
     assert shipped and set(shipped) <= context

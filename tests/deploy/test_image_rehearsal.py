@@ -80,15 +80,23 @@ def run(command: list[str], env: dict[str, str] | None = None,
 
 
 def build_wheel(context: Path, image: Path) -> Path:
-    """The builder stage: its COPYs, then its `pip wheel` RUN with image paths mapped under `image`."""
+    """The builder stage: its build backend installed as its install step says (into a venv standing
+    for the stage's Python), its COPYs, then its `pip wheel` RUN with image paths mapped under `image`."""
     builder = stage_named("builder")
+    step = install_step(builder)
+    venv = image / "venv"
+    assert run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
+    for command in step.commands:
+        args = [on_host(step, word, context, image) for word in command[1:]]
+        result = run([str(venv / "bin" / "pip"), *args, "--quiet"])
+        assert result.returncode == 0, f"pip {' '.join(args)}:\n{result.stdout}{result.stderr}"
     apply_copies(builder, context, image)
-    (command,) = builder.values("RUN")
+    (command,) = [value for value in builder.values("RUN") if "pip wheel" in value]
     words = shlex.split(command)
     assert words[:2] == ["pip", "wheel"], command
     args = [str(in_image(image, builder.workdir())) if w == "." else
             str(in_image(image, w)) if w.startswith("/") else w for w in words[2:]]
-    result = run([sys.executable, "-m", "pip", "wheel", "--quiet", *args])
+    result = run([str(venv / "bin" / "pip"), "wheel", "--quiet", *args])
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = Path(args[args.index("--wheel-dir") + 1]).glob("mnist_serve-*.whl")
     return wheel
@@ -165,8 +173,7 @@ def test_image_rehearsal_serves_a_real_digit_and_stops_cleanly(mnist: Mnist, ima
     probe = run(as_unprivileged(["python", "-c", f"open({str(venv / 'probe')!r}, 'w')"]), env=env)
     assert probe.returncode != 0 and "PermissionError" in probe.stderr, "the install must not be writable"
 
-    command = runtime.exec_form("CMD")
-    assert command is not None
+    command = runtime.command()
     with running_command(as_unprivileged(command), port=port, env=env, cwd=workdir, timeout=60,
                          log_dir=tmp_path) as server, \
             httpx.Client(base_url=server.base_url, timeout=10, trust_env=False) as client:

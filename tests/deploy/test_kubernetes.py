@@ -11,6 +11,7 @@ from service.config import Settings
 from testkit.worst_cases import PEAK_BOUND_MIB
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
+    EXIT_MARGIN_SECONDS,
     K8S_DIR,
     LIBRARY_ENV,
     PROJECT_VERSION,
@@ -132,8 +133,13 @@ def test_resources_and_autoscaler(objects: list[dict[str, Any]]) -> None:
 def test_pods_drain_before_shutdown_within_the_grace_period(objects: list[dict[str, Any]]) -> None:
     pod = pod_spec(one(objects, "Deployment"))
     pre_stop = container(objects)["lifecycle"]["preStop"]["sleep"]["seconds"]
-    shutdown = Settings.model_fields["shutdown_timeout_seconds"].default
-    assert pre_stop > 0 and pre_stop + shutdown <= pod["terminationGracePeriodSeconds"]
+    env = {**final_stage().env, **one(objects, "ConfigMap")["data"]}
+    settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()
+                           if k.startswith(ENV_PREFIX)})
+    # the wait, the server's budget for requests in flight, then its exit, before the kubelet kills
+    assert pre_stop > 0
+    needed = pre_stop + settings.shutdown_timeout_seconds + EXIT_MARGIN_SECONDS
+    assert needed <= pod["terminationGracePeriodSeconds"]
 
 
 def test_a_disruption_budget_keeps_a_pod_serving(objects: list[dict[str, Any]]) -> None:

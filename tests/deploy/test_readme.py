@@ -5,7 +5,8 @@ the README shows; and its configuration and metrics tables list what the code ha
 An example is a fenced `sh` or `python` block right after a `<!-- readme-test -->` line; the
 fenced `text` block after it is its output, where `...` stands for any text (doctest's ELLIPSIS).
 Examples run in the copy, Python ones with its `.venv/bin/python` (what `make serve` made), with
-the README's port 8000 replaced by the server's (MNIST_PORT: the one thing changed).
+the README's ports 8000 and 8001 (gRPC) replaced by the server's (MNIST_PORT and MNIST_GRPC_PORT:
+the one thing changed).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ README = REPO_ROOT / "README.md"
 MARKER = "<!-- readme-test -->"
 FENCE = re.compile(r"```(\w+)\n(.*?)```\n", re.S)
 README_ADDRESS = re.compile(r"(127\.0\.0\.1|localhost):8000\b")
+README_GRPC_ADDRESS = re.compile(r"(127\.0\.0\.1|localhost):8001\b")
 
 
 @dataclass
@@ -80,10 +82,11 @@ def clone_like_copy(destination: Path) -> Path:
 def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
     """`make serve` in a clone-like copy, until it answers (the first run installs: minutes)."""
     clone = clone_like_copy(tmp_path_factory.mktemp("clone"))
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MNIST_", "VIRTUAL_ENV"))}
-    with running_command(["make", "serve"], port=port, env={**env, "MNIST_PORT": str(port)}, cwd=clone,
-                         timeout=600) as server:
+    env.update({"MNIST_PORT": str(port), "MNIST_GRPC_PORT": str(grpc_port)})
+    with running_command(["make", "serve"], port=port, env=env, cwd=clone, timeout=600) as server:
+        server.grpc_port = grpc_port
         try:
             yield server, clone
         finally:  # make does not pass SIGTERM on to the server: the whole group gets it
@@ -96,7 +99,8 @@ def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
 def test_readme_example_runs_as_written(example: Example, newcomer: tuple[ServerProcess, Path]) -> None:
     server, clone = newcomer
     code = README_ADDRESS.sub(f"127.0.0.1:{server.port}", example.code)
-    assert code != example.code, "the example does not call the server on port 8000"
+    code = README_GRPC_ADDRESS.sub(f"127.0.0.1:{server.grpc_port}", code)
+    assert code != example.code, "the example does not call the server on port 8000 (or gRPC's 8001)"
     command = ["bash", "-e", "-o", "pipefail", "-c", code] if example.language == "sh" else \
         [str(clone / ".venv" / "bin" / "python"), "-c", code]
     result = subprocess.run(command, capture_output=True, text=True, cwd=clone, timeout=60)

@@ -55,13 +55,16 @@ def test_the_rollout_walkthrough_runs_as_written(tmp_path: Path, mnist_data_dir:
     env.update({"MNIST_WEIGHTS_DIR": str(weights), "MNIST_STATE_PATH": str(tmp_path / "serving.json"),
                 "MNIST_DATA_DIR": str(mnist_data_dir)})
     bin_dir = Path(sys.executable).parent
+    exported = tmp_path / "exported.sh"  # what a block exports (`NEW`) the next ones see, as in a terminal
     with running_server(*command[1:], env=env, timeout=60) as server:
         for example in examples:
             code = README_ADDRESS.sub(f"127.0.0.1:{server.port}", example.code)
             code = code.replace(".venv/bin/", f"{bin_dir}/")
+            if example.language == "sh":
+                code = f"if [ -f {exported} ]; then . {exported}; fi\n{code}\nexport -p > {exported}\n"
             run = ["bash", "-e", "-o", "pipefail", "-c", code] if example.language == "sh" else \
                 [sys.executable, "-c", code]
-            result = subprocess.run(run, capture_output=True, text=True, cwd=REPO_ROOT, timeout=180,
+            result = subprocess.run(run, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
                                     env={**os.environ, **env})
             assert result.returncode == 0, f"README.md:{example.line}\n{result.stdout}{result.stderr}"
             flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -22,6 +22,7 @@ from tests.deploy.deploy_files import (
 
 RUNTIME = "requirements/runtime.txt"
 TRAIN = "requirements/train.txt"
+BUILD = "requirements/build.txt"  # the builder stage's build backend
 # The image's interpreter and platform (python:3.11-slim), for the markers in pyproject.toml
 IMAGE_MARKERS = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
                  "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
@@ -61,7 +62,16 @@ def test_every_dependency_is_pinned_within_its_floor(path: str, extra: str | Non
             f"{path} pins {name}=={pinned[name][0]}, outside {requirement} (make lock)"
 
 
-@pytest.mark.parametrize("path", [RUNTIME, TRAIN])
+def test_the_build_backend_is_pinned_within_pyprojects_build_requirements() -> None:
+    pinned = pins(BUILD)
+    for requirement in map(Requirement, PYPROJECT["build-system"]["requires"]):
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{BUILD} does not pin {requirement} (make lock)"
+        assert requirement.specifier.contains(pinned[name][0]), f"{BUILD}: {name} outside {requirement}"
+    assert BUILD in build_context()
+
+
+@pytest.mark.parametrize("path", [RUNTIME, TRAIN, BUILD])
 def test_every_pin_carries_hashes(path: str) -> None:
     for name, (_, hashes) in pins(path).items():
         assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
@@ -92,7 +102,7 @@ def test_each_image_stage_installs_from_its_lock_with_hashes(stage: str, path: s
     assert path in build_context(), f"{path} is left out of the build context (.dockerignore)"
 
 
-@pytest.mark.parametrize("path", [RUNTIME, TRAIN])
+@pytest.mark.parametrize("path", [RUNTIME, TRAIN, BUILD])
 def test_the_lock_says_how_to_regenerate_it(path: str) -> None:
     assert "#    make lock" in (REPO_ROOT / path).read_text()
     assert re.search(r"^lock:", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)

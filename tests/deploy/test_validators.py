@@ -51,11 +51,11 @@ def test_hadolint_passes_the_dockerfile() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_hadolint_fails_a_shell_form_cmd(tmp_path: Path) -> None:
+def test_hadolint_fails_a_shell_form_entrypoint(tmp_path: Path) -> None:
     text = DOCKERFILE.read_text()
-    assert 'CMD ["mnist-serve"]' in text
+    assert 'ENTRYPOINT ["mnist-serve"]' in text
     broken = tmp_path / "Dockerfile"
-    broken.write_text(text.replace('CMD ["mnist-serve"]', "CMD mnist-serve"))
+    broken.write_text(text.replace('ENTRYPOINT ["mnist-serve"]', "ENTRYPOINT mnist-serve"))
     result = hadolint(broken)
     assert result.returncode != 0 and "DL3025" in result.stdout
 

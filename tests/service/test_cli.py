@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from service.cli import record_served_versions
+from service.cli import main, record_served_versions
 from service.config import Settings
 from service.main import start_models
 from service.models.manager import ModelManager
@@ -55,3 +56,15 @@ def test_the_pin_stays_where_nothing_can_be_recorded(pinned: Path, monkeypatch: 
     assert model.version == 1 and factory == "service.main:create_app"
     served = worker(factory).registry.default_model()
     assert served is not None and served.version == 1
+
+
+def test_several_workers_without_a_writable_temp_folder_exit_with_one_line(
+        pinned: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # as on a read-only root filesystem with no /tmp mount: no temporary folder can be made
+    monkeypatch.setattr(tempfile, "tempdir", str(pinned.parent / "no-such-folder"))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("MNIST_WORKERS", "2")  # main() sets the flags' variables: restored after
+    monkeypatch.setenv("MNIST_PORT", "1")
+    assert main(["--workers", "2", "--port", "1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "none is writable" in line and "tmpfs at /tmp" in line

@@ -362,3 +362,12 @@ def test_cli_failure_exit_status(
     assert status == 1
     assert "sha256 mismatch" in capsys.readouterr().err
     assert _contents(dest) == []
+
+
+def test_a_failed_download_leaves_no_empty_folder_behind(refused_url: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # `make data` offline: the folder it would have made must not be there to pass for MNIST
+    target = tmp_path / "data" / "mnist"
+    assert download.main([str(target), "--mirror", refused_url, "--no-progress", "--timeout", "5"]) == 1
+    assert "could not download" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -154,3 +154,12 @@ def test_init_from_names_what_is_wrong(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: --init-from") and "nope.npz" in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_missing_mnist_is_one_line_saying_what_to_do(tmp_path, capsys) -> None:
+    # (on a read-only mount it says so instead of offering --download: tests/deploy/test_image.py)
+    data = tmp_path / "mnist"
+    assert main(["--data-dir", str(data), "--weights-dir", str(tmp_path / "w")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: MNIST not found in {data}: ")
+    assert "--download" in line and "make data" in line

@@ -22,6 +22,8 @@ from starlette.responses import FileResponse, HTMLResponse
 
 from service.errors import ServiceError
 
+# HEAD too: link checkers, proxies and `curl -I` ask it of pages and files.
+READ_METHODS = ["GET", "HEAD"]
 router = APIRouter(tags=["docs"], include_in_schema=False)
 
 ASSET_DIR = Path(str(files("fastapi_offline") / "static"))
@@ -65,7 +67,7 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@router.api_route("/docs", methods=READ_METHODS, response_class=HTMLResponse)
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI: the API documentation with "Try it out"."""
     root = _root(request)
@@ -76,7 +78,7 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_ui_parameters=request.app.swagger_ui_parameters))
 
 
-@router.get("/redoc", response_class=HTMLResponse)
+@router.api_route("/redoc", methods=READ_METHODS, response_class=HTMLResponse)
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc: the API documentation as one reference page."""
     root = _root(request)
@@ -86,7 +88,7 @@ def redoc(request: Request) -> HTMLResponse:
         with_google_fonts=False), REDOC_CSP)
 
 
-@router.get(ASSET_PREFIX + "{name}", response_class=FileResponse)
+@router.api_route(ASSET_PREFIX + "{name}", methods=READ_METHODS, response_class=FileResponse)
 def asset(name: str) -> FileResponse:
     """One of the documentation pages' scripts or style sheets."""
     if name not in ASSETS:  # a fixed list: no path from the URL ever reaches the file system

@@ -9,6 +9,8 @@ from starlette.responses import FileResponse
 
 from service.errors import ServiceError
 
+# HEAD too: link checkers, proxies and `curl -I` ask it of pages and files.
+READ_METHODS = ["GET", "HEAD"]
 router = APIRouter(tags=["page"], include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 PAGE_FILES = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8",
@@ -18,13 +20,13 @@ HEADERS = {"Content-Security-Policy": "default-src 'self'; object-src 'none'; ba
            "frame-ancestors 'none'", "Cache-Control": "no-cache"}
 
 
-@router.get("/", response_class=FileResponse)
+@router.api_route("/", methods=READ_METHODS, response_class=FileResponse)
 def index() -> FileResponse:
     """The page: draw a digit, see the model's answer."""
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=HEADERS)
 
 
-@router.get("/static/{name}", response_class=FileResponse)
+@router.api_route("/static/{name}", methods=READ_METHODS, response_class=FileResponse)
 def page_file(name: str) -> FileResponse:
     """One of the page's own files (its CSS or JavaScript)."""
     if name not in PAGE_FILES:  # a fixed list: no path from the URL ever reaches the file system

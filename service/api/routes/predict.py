@@ -53,7 +53,8 @@ async def predict(request: Request) -> JSONResponse:
     """Predict the digit in one 28x28 image."""
     content_type, body = request.headers.get("content-type"), await request.body()
     return JSONResponse(await plane_of(request).infer(
-        query_ref(request), lambda _: parse_single(body, content_type), _one, offload.parse_seconds(body)))
+        query_ref(request), lambda _: parse_single(body, content_type), _one, offload.parse_seconds(body),
+        request.is_disconnected))
 
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse, responses=ERROR_RESPONSES,
@@ -65,7 +66,7 @@ async def predict_batch(request: Request) -> JSONResponse:
     limit = request.app.state.settings.max_batch_size
     return JSONResponse(await plane_of(request).infer(
         query_ref(request), lambda _: parse_batch(body, content_type, limit), _batch,
-        offload.parse_seconds(body)))
+        offload.parse_seconds(body), request.is_disconnected))
 
 
 @router.post("/predict/image", response_model=ImagePrediction, responses=IMAGE_ERROR_RESPONSES,
@@ -85,4 +86,4 @@ async def predict_image(request: Request, upload: Upload, model: ModelQuery = No
         return result
 
     return JSONResponse(await plane_of(request).infer(
-        ModelRef(model, version), decode, encode, offload.ALWAYS_POOLED))
+        ModelRef(model, version), decode, encode, offload.ALWAYS_POOLED, request.is_disconnected))

@@ -148,7 +148,7 @@ async def _infer(request: Request, ref: ModelRef) -> Response:
                                    settings.max_batch_size, settings.max_body_bytes,
                                    model_outputs(model.has_decision), headers.get("content-type"))
 
-    return await plane_of(request).infer(ref, decode, _encode, parse_seconds)
+    return await plane_of(request).infer(ref, decode, _encode, parse_seconds, request.is_disconnected)
 
 
 @router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,

@@ -14,7 +14,7 @@ from service.codecs.pixels import SIDE
 from service.codecs.v2.errors import PATH_PREFIX
 from service.codecs.v2.outputs import OUTPUTS, model_outputs
 from service.codecs.v2.schemas import INPUT_NAME, PLATFORM, V2_ERRORS, ModelConfig, ModelStatistics
-from service.dataplane.plane import ModelRef
+from service.dataplane.plane import DataPlane, ModelRef
 from service.dataplane.statistics import model_statistics
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
@@ -22,8 +22,8 @@ router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_c
 OUTPUT_DIMS = {"probabilities": [10], "digit": [1], "is_digit": [1]}
 
 
-def _config(request: Request, ref: ModelRef) -> dict[str, Any]:
-    plane = plane_of(request)
+def config_of(plane: DataPlane, ref: ModelRef) -> dict[str, Any]:
+    """The model's configuration as Triton gives it (the gRPC ModelConfig answers the same)."""
     model = plane.model(ref)
     assert ref.name is not None
     versions = [m.version for m in plane.versions(ref.name)] if ref.version is None else [model.version]
@@ -35,7 +35,7 @@ def _config(request: Request, ref: ModelRef) -> dict[str, Any]:
             output["reshape"] = {"shape": []}
         outputs.append(output)
     return {"name": ref.name, "platform": PLATFORM, "backend": "mnist-serve",
-            "max_batch_size": request.app.state.settings.max_batch_size,
+            "max_batch_size": plane.settings.max_batch_size,
             # also accepted: [784] and [1, 28, 28], and any numeric datatype (see the README)
             "input": [{"name": INPUT_NAME, "data_type": "TYPE_FP32", "format": "FORMAT_NONE",
                        "dims": [SIDE, SIDE]}],
@@ -46,13 +46,13 @@ def _config(request: Request, ref: ModelRef) -> dict[str, Any]:
 @router.get("/models/{name}/config", response_model=ModelConfig, responses=V2_ERRORS)
 async def model_config(request: Request, name: str) -> JSONResponse:
     """The model's configuration, as Triton's model configuration extension gives it."""
-    return JSONResponse(_config(request, ModelRef(name)))
+    return JSONResponse(config_of(plane_of(request), ModelRef(name)))
 
 
 @router.get("/models/{name}/versions/{version}/config", response_model=ModelConfig, responses=V2_ERRORS)
 async def model_version_config(request: Request, name: str, version: str) -> JSONResponse:
     """The configuration of one loaded version of the model."""
-    return JSONResponse(_config(request, ModelRef(name, version)))
+    return JSONResponse(config_of(plane_of(request), ModelRef(name, version)))
 
 
 def _statistics(request: Request, ref: ModelRef | None) -> JSONResponse:

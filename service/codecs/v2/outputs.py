@@ -40,22 +40,29 @@ def _flag(parameters: dict[str, Any], key: str, where: str) -> bool | None:
 
 def requested_outputs(body: InferenceRequestBody, available: tuple[str, ...]) -> Requested:
     default = bool(_flag(body.parameters, "binary_data_output", "request"))
-    if not body.outputs:
+    return chosen_outputs([(out.name, out.parameters) for out in body.outputs or []], available, default)
+
+
+def chosen_outputs(requested: list[tuple[str, dict[str, Any]]], available: tuple[str, ...],
+                   default: bool) -> Requested:
+    """(name, as binary) of each output asked for by (name, parameters), in order (any protocol);
+    every one of the model's outputs when none is. `default`: binary unless a parameter says."""
+    if not requested:
         return tuple((name, default) for name in available)
     chosen: list[tuple[str, bool]] = []
-    for out in body.outputs:
-        if out.name not in available:
+    for out_name, parameters in requested:
+        if out_name not in available:
             why = (" (this version has no 'not a digit' decision: it was trained before them)"
-                   if out.name in OUTPUTS else "")
-            raise _bad(f"unknown output {out.name!r}{why}; the model's outputs are "
+                   if out_name in OUTPUTS else "")
+            raise _bad(f"unknown output {out_name!r}{why}; the model's outputs are "
                        + ", ".join(f"'{n}'" for n in available))
-        if out.name in (name for name, _ in chosen):
-            raise _bad(f"output '{out.name}' is requested twice")
-        if out.parameters.get("classification"):
-            raise _bad(f"output '{out.name}': the classification extension is not supported; "
+        if out_name in (name for name, _ in chosen):
+            raise _bad(f"output '{out_name}' is requested twice")
+        if parameters.get("classification"):
+            raise _bad(f"output '{out_name}': the classification extension is not supported; "
                        "ask for 'digit' and 'probabilities'")
-        binary = _flag(out.parameters, "binary_data", f"output '{out.name}'")
-        chosen.append((out.name, default if binary is None else binary))
+        binary = _flag(parameters, "binary_data", f"output '{out_name}'")
+        chosen.append((out_name, default if binary is None else binary))
     return tuple(chosen)
 
 

@@ -72,7 +72,7 @@ def _validated(obj: dict[str, Any]) -> InferenceRequestBody:
         raise _bad(f"{_where(tuple(first['loc']))}: {first['msg']}") from None
 
 
-def _check_shape(shape: list[int], max_batch: int) -> None:
+def check_shape(shape: list[int], max_batch: int) -> None:
     forms = "[N, 28, 28], [N, 784] or [N, 1, 28, 28]"
     if len(shape) < 2 or tuple(shape[1:]) not in IMAGE_SHAPES:
         raise _bad(f"input '{INPUT_NAME}': shape {shape} is not an image batch; use {forms}")
@@ -81,7 +81,12 @@ def _check_shape(shape: list[int], max_batch: int) -> None:
                    "(MNIST_MAX_BATCH_SIZE)")
 
 
-def _dtype_of(datatype: str) -> np.dtype[Any]:
+def check_inputs(names: list[str]) -> None:
+    if names != [INPUT_NAME]:
+        raise _bad(f"the model takes one input, '{INPUT_NAME}'; got {names}")
+
+
+def dtype_of(datatype: str) -> np.dtype[Any]:
     if datatype in DATATYPES:
         return DATATYPES[datatype]
     supported = ", ".join(DATATYPES)
@@ -138,31 +143,38 @@ def _from_json(tensor: RequestInput, dtype: np.dtype[Any], header: bytes,
     if "data" not in tensor.model_fields_set:
         raise _bad(f"input '{tensor.name}': no data; give `data`, or send it as binary with "
                    "parameters.binary_data_size")
-    expected = math.prod(tensor.shape)
     try:
         arr = np.asarray(tensor.data) if parsed is None else parsed
     except (ValueError, TypeError):  # ragged nesting
-        raise _bad(f"input '{tensor.name}': data is ragged; give {expected} numbers, flat or nested "
-                   f"to the shape {tensor.shape}") from None
+        raise _bad(f"input '{tensor.name}': data is ragged; give {math.prod(tensor.shape)} numbers, flat "
+                   f"or nested to the shape {tensor.shape}") from None
     if arr.dtype.kind not in "iuf" or (parsed is None and has_json_literals(header)
                                        and _holds_booleans(tensor.data)):
         raise _bad(f"input '{tensor.name}': data must hold only numbers, 0 to 255")
+    return checked_values(arr, tensor.name, tensor.shape, tensor.datatype, dtype)
+
+
+def checked_values(arr: np.ndarray, name: str, shape: list[int], datatype: str,
+                   dtype: np.dtype[Any]) -> np.ndarray:
+    """Numbers given as values, not raw bytes (JSON `data`, gRPC typed contents), as a tensor of
+    `shape` and `dtype`: as many as the shape needs, flat or nested to it, pixels, and each one a
+    value `datatype` can hold."""
+    expected = math.prod(shape)
     if arr.size != expected:
-        raise _bad(f"input '{tensor.name}': data has {arr.size} values, but shape {tensor.shape} "
-                   f"needs {expected}")
-    if arr.shape != tuple(tensor.shape) and arr.ndim != 1:
-        raise _bad(f"input '{tensor.name}': data is nested as {list(arr.shape)}; nest it as the shape "
-                   f"{tensor.shape} or give it flat")
-    arr = arr.reshape(tensor.shape)
-    _check_pixels(arr, tensor.name)
+        raise _bad(f"input '{name}': data has {arr.size} values, but shape {shape} needs {expected}")
+    if arr.shape != tuple(shape) and arr.ndim != 1:
+        raise _bad(f"input '{name}': data is nested as {list(arr.shape)}; nest it as the shape "
+                   f"{shape} or give it flat")
+    arr = arr.reshape(shape)
+    check_pixels(arr, name)
     if dtype.kind in "iu":  # the values must be what a tensor of that type could hold
         misfit = arr > np.iinfo(dtype).max
         if arr.dtype.kind == "f":
             misfit |= arr != np.floor(arr)
         if misfit.any():
             index = _index(misfit, arr.shape)
-            raise _bad(f"input '{tensor.name}': element {index} is {arr[tuple(index)]:g}, which datatype "
-                       f"{tensor.datatype} cannot hold")
+            raise _bad(f"input '{name}': element {index} is {arr[tuple(index)]:g}, which datatype "
+                       f"{datatype} cannot hold")
     return arr.astype(dtype)
 
 
@@ -183,7 +195,7 @@ def _index(mask: np.ndarray, shape: tuple[int, ...]) -> list[int]:
     return [int(i) for i in np.unravel_index(int(np.argmax(mask)), shape)]
 
 
-def _check_pixels(arr: np.ndarray, name: str) -> None:
+def check_pixels(arr: np.ndarray, name: str) -> None:
     """400 naming the first element that is NaN, infinite or outside 0-255."""
     bad = first_bad_pixel(arr)
     if bad is None:
@@ -206,19 +218,17 @@ def _images(tensors: list[RequestInput], header: bytes, blob: bytes, max_batch: 
     if declared != len(blob):
         raise _bad(f"the inputs' binary_data_size add up to {declared} bytes, but {len(blob)} bytes "
                    "follow the JSON (Inference-Header-Content-Length)")
-    names = [t.name for t in tensors]
-    if names != [INPUT_NAME]:
-        raise _bad(f"the model takes one input, '{INPUT_NAME}'; got {names}")
+    check_inputs([t.name for t in tensors])
     tensor, size = tensors[0], sizes[0]
-    _check_shape(tensor.shape, max_batch)
-    dtype = _dtype_of(tensor.datatype)
+    check_shape(tensor.shape, max_batch)
+    dtype = dtype_of(tensor.datatype)
     if size is None:
         arr = _from_json(tensor, dtype, header, parsed)
     else:
         if "data" in tensor.model_fields_set:
             raise _bad(f"input '{tensor.name}': give either data or parameters.binary_data_size, not both")
         arr = _from_binary(tensor, dtype, size, blob)
-        _check_pixels(arr, tensor.name)
+        check_pixels(arr, tensor.name)
     return arr.reshape(len(arr), PIXELS).astype(np.float32)
 
 
@@ -229,7 +239,7 @@ def _raw_request(data: bytes, available: tuple[str, ...]) -> InferenceRequest:
         dtype = DATATYPES[datatype]
         if len(data) == PIXELS * dtype.itemsize:
             arr = np.frombuffer(data, dtype).reshape(1, PIXELS)
-            _check_pixels(arr, INPUT_NAME)
+            check_pixels(arr, INPUT_NAME)
             return InferenceRequest(None, arr.astype(np.float32), tuple((n, True) for n in available))
     sizes = " or ".join(f"{PIXELS * DATATYPES[d].itemsize} bytes of {d}" for d in RAW_DATATYPES)
     raise _bad(f"a raw binary request (Inference-Header-Content-Length: 0) is one image of "

@@ -89,7 +89,8 @@ class ResponseOutput(BaseModel):
     datatype: str = Field(description="FP32, INT64 or BOOL.", examples=["INT64"])
     parameters: dict[str, Any] | None = Field(None, description="`binary_data_size` when the tensor's "
                                               "bytes follow the JSON.")
-    data: list[float] | None = Field(None, description="Row-major, flat (absent when binary).",
+    data: list[float | bool] | None = Field(None, description="Row-major, flat (absent when binary); "
+                                            "true/false for BOOL.",
                                      examples=[[7, 2]])
 
 

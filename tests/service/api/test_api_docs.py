@@ -166,3 +166,12 @@ def test_redoc_renders_offline(browser: Any, server: ServerProcess) -> None:
             and "Content Security Policy" in p]
     assert len(logo) <= 1
     assert [p for p in problems if p not in logo] == [] and aborted == []
+
+
+@pytest.mark.parametrize("path", [*DOC_PAGES, "/", "/static/page.js", "/static/favicon.svg",
+                                  "/static/docs/swagger-ui.css"])
+def test_head_answers_what_get_would_without_the_body(client: TestClient, path: str) -> None:
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200, head.text
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.content == b""

@@ -228,3 +228,14 @@ def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, server:
     page.click("#show-saliency")
     assert not page.locator("#why").is_visible()
     assert problems == []
+
+
+def test_a_blank_pad_is_told_what_is_wrong_in_plain_words(browser: Any, server: ServerProcess) -> None:
+    page, _problems = open_page(browser, server, 1280, 800)  # the 422 itself is a console message
+    page.click("#clear")
+    page.click("#predict")
+    page.wait_for_selector("#result[data-status=ready], #result[data-status=error]", timeout=TIMEOUT_MS)
+    assert page.locator("#result").get_attribute("data-status") == "error"
+    message = page.inner_text("#error")
+    # the API's own message, without its `body:` location prefix meant for programs
+    assert message.startswith("no digit found: the image is blank"), message

@@ -1,0 +1,115 @@
+"""Adaptive batching: concurrent requests for one loaded version, gathered into one forward pass.
+
+    a request arrives   -> queued; if no batch of this version is running, one starts at once
+                           (after MNIST_BATCH_MAX_DELAY_MS, 0 by default: a lone request never waits)
+    a batch runs        -> in the thread pool, so the event loop keeps reading requests meanwhile;
+                           they queue up and start together as the next batch, up to max_size images
+    a batch finishes    -> each request gets its rows; the next batch starts with what queued
+
+So the batch size follows the load: one image at a time when requests come one at a time, many
+when they pile up behind a running batch. A request's answer is bit for bit what it would get
+alone: the core's forward pass is row-independent (neuralnet/layers/dense.py). A batcher holds one
+version, so a canary's and a shadow's requests are only ever batched with their own version's. A
+request whose client has gone is dropped before its batch starts; requests of max_size images or
+more are not batched at all (the caller runs them as they are).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from anyio import CapacityLimiter
+
+from service.dataplane import offload
+from service.metrics import Metrics
+from service.models.loaded_model import LoadedModel, Predictions
+
+Gone = Callable[[], Awaitable[bool]]  # whether the request's client has hung up
+
+
+class ClientGone(Exception):
+    """The request was dropped from its batch: its client hung up before the batch started."""
+
+
+@dataclass
+class Pending:
+    pixels: np.ndarray
+    future: asyncio.Future[tuple[Predictions, float, float]]
+    gone: Gone | None
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+def rows(answered: Predictions, part: slice) -> Predictions:
+    return Predictions(answered.digits[part], answered.proba[part],
+                       None if answered.scores is None else answered.scores[part],
+                       None if answered.is_digit is None else answered.is_digit[part])
+
+
+class Batcher:
+    def __init__(self, model: LoadedModel, max_size: int, max_delay: float, limiter: CapacityLimiter,
+                 metrics: Metrics) -> None:
+        self.model, self.max_size, self.max_delay = model, max_size, max_delay
+        self.limiter, self.metrics = limiter, metrics
+        self.queue: list[Pending] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def predict(self, pixels: np.ndarray, gone: Gone | None = None) -> tuple[Predictions, float, float]:
+        """The version's predictions for `pixels`, computed with whatever requests queue with it;
+        and the seconds it waited for its batch to start, and the batch's forward pass took."""
+        item = Pending(pixels, asyncio.get_running_loop().create_future(), gone)
+        self.queue.append(item)
+        if self.running is None:
+            self.running = asyncio.get_running_loop().create_task(self._run())
+        return await item.future
+
+    async def _run(self) -> None:
+        """Batches, one after another, while requests are queued."""
+        try:
+            if self.max_delay > 0:
+                await asyncio.sleep(self.max_delay)
+            while self.queue:
+                batch = await self._take()
+                if batch:
+                    await self._execute(batch)
+        finally:
+            self.running = None
+
+    async def _take(self) -> list[Pending]:
+        """The next batch: queued requests in order, up to max_size images, less those whose
+        client has gone (or that were cancelled)."""
+        batch: list[Pending] = []
+        images = 0
+        while self.queue and (not batch or images + len(self.queue[0].pixels) <= self.max_size):
+            item = self.queue.pop(0)
+            if item.future.done():
+                continue
+            if item.gone is not None and await item.gone():
+                item.future.set_exception(ClientGone())
+                continue
+            batch.append(item)
+            images += len(item.pixels)
+        return batch
+
+    async def _execute(self, batch: list[Pending]) -> None:
+        pixels = batch[0].pixels if len(batch) == 1 else np.concatenate([i.pixels for i in batch])
+        started = time.perf_counter()
+        try:
+            answered = await offload.in_pool(self.limiter, lambda: self.model.predict(pixels))
+        except Exception as exc:  # every request of the batch gets the failure, none hangs
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        seconds = time.perf_counter() - started
+        self.metrics.observe_batch(self.model.name, self.model.version, len(pixels),
+                                   [started - item.queued_at for item in batch])
+        at = 0
+        for item in batch:
+            part = slice(at, at + len(item.pixels))
+            at = part.stop
+            if not item.future.done():
+                item.future.set_result((rows(answered, part), started - item.queued_at, seconds))

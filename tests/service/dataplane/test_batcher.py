@@ -1,0 +1,133 @@
+"""Adaptive batching through the data plane, in process: concurrent requests for a version are
+answered from shared forward passes, each bit for bit as it would be alone; a canary's versions
+never share a batch; a bad request fails alone; a client that has gone is dropped; explanations
+are never batched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.config import Settings
+from service.dataplane.batcher import ClientGone
+from service.dataplane.plane import DataPlane, Inference, ModelRef
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.models.manager import ModelManager
+from service.models.served_state import Candidate, Served, write_state
+from testkit.shipped import shipped_weights
+
+RNG = np.random.default_rng(5)
+
+
+def make_plane(tmp_path: Path, state: dict[str, Served], **settings: Any) -> DataPlane:
+    weights = tmp_path / "weights"
+    weights.symlink_to(shipped_weights(), target_is_directory=True)
+    write_state(tmp_path / "serving.json", state)
+    config = Settings(weights_dir=weights, state_path=tmp_path / "serving.json", model="mnist-cnn",
+                      **settings)
+    plane = DataPlane(config, Metrics())
+    plane.manager = ModelManager(config)
+    plane.manager.start()
+    return plane
+
+
+def answer(pixels: np.ndarray, inference: Inference) -> tuple[int, np.ndarray]:
+    return inference.model.version, inference.predictions.proba
+
+
+def concurrently(*calls: Callable[[], Coroutine[Any, Any, Any]]) -> list[Any]:
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(call() for call in calls), return_exceptions=True)
+    return asyncio.run(main())
+
+
+def batch_sizes(plane: DataPlane, version: int) -> tuple[float, float]:
+    """(forward passes, images) the batcher ran for this CNN version."""
+    samples = {s.name: s.value for family in plane.metrics.registry.collect() for s in family.samples
+               if s.labels.get("model") == "mnist-cnn" and s.labels.get("version") == str(version)}
+    count, images = "mnist_batcher_batch_size_count", "mnist_batcher_batch_size_sum"
+    return samples.get(count, 0.0), samples.get(images, 0.0)
+
+
+def test_concurrent_requests_share_forward_passes_and_answer_bit_for_bit(tmp_path: Path) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)})
+    images = [RNG.integers(0, 256, (int(n), 784)).astype(np.float32) for n in RNG.integers(1, 4, 40)]
+    answers = concurrently(*(lambda x=x: plane.infer(ModelRef(), lambda _: x, answer) for x in images))
+    model = plane.registry.route("mnist-cnn", "2").model
+    for x, (version, proba) in zip(images, answers, strict=True):
+        assert version == 2
+        assert np.array_equal(proba, model.predict(x).proba)  # bit for bit, as alone
+    passes, counted = batch_sizes(plane, 2)
+    assert counted == sum(len(x) for x in images) and passes < len(images)  # batched
+
+
+def test_a_canarys_versions_are_never_batched_together(tmp_path: Path) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(1, Candidate(2, "canary", 50.0))})
+    plane.registry.random.seed(3)
+    images = [RNG.integers(0, 256, (1, 784)).astype(np.float32) for _ in range(60)]
+    answers = concurrently(*(lambda x=x: plane.infer(ModelRef(), lambda _: x, answer) for x in images))
+    served = {v: plane.registry.route("mnist-cnn", str(v)).model for v in (1, 2)}
+    for x, (version, proba) in zip(images, answers, strict=True):
+        assert np.array_equal(proba, served[version].predict(x).proba)
+    for version in (1, 2):  # each version's batcher computed exactly its own requests' images
+        assert batch_sizes(plane, version)[1] == sum(1 for v, _ in answers if v == version) > 0
+
+
+def test_a_bad_request_fails_alone(tmp_path: Path) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)})
+
+    def bad(_: object) -> np.ndarray:
+        raise ServiceError(422, "pixels[3][5]: 300 is outside 0-255")
+
+    good = RNG.integers(0, 256, (1, 784)).astype(np.float32)
+    calls = [lambda: plane.infer(ModelRef(), lambda _: good, answer) for _ in range(8)]
+    calls.insert(4, lambda: plane.infer(ModelRef(), bad, answer))
+    results = concurrently(*calls)
+    assert isinstance(results[4], ServiceError) and results[4].status == 422
+    assert all(isinstance(r, tuple) and r[0] == 2 for i, r in enumerate(results) if i != 4)
+
+
+def test_a_client_that_has_gone_is_dropped_from_its_batch(tmp_path: Path) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)})
+    x = RNG.integers(0, 256, (1, 784)).astype(np.float32)
+
+    async def gone() -> bool:
+        return True
+
+    async def here() -> bool:
+        return False
+
+    results = concurrently(*(lambda g=g: plane.infer(ModelRef(), lambda _: x, answer, gone=g)
+                             for g in (here, gone, gone, here)))
+    assert [type(r) for r in results] == [tuple, ClientGone, ClientGone, tuple]
+    assert batch_sizes(plane, 2)[1] == 2  # only the two still there were computed
+
+
+def test_explanations_are_never_batched(tmp_path: Path) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)})
+    x = RNG.integers(0, 256, (1, 784)).astype(np.float32)
+    calls: list[Callable[[], Coroutine[Any, Any, Any]]] = [
+        lambda: plane.explain(ModelRef(), lambda _: x, 32, lambda d, i, e: e.steps) for _ in range(3)]
+    calls += [lambda: plane.infer(ModelRef(), lambda _: x, answer) for _ in range(5)]
+    results = concurrently(*calls)
+    assert results[:3] == [32, 32, 32]
+    assert batch_sizes(plane, 2)[1] == 5  # the predictions' images only
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, {"mnist-cnn": 64, "mnist-mlp": 1}),  # by default: on for the CNN, off for the MLP
+    ({"batch_max_size": 8}, {"mnist-cnn": 8, "mnist-mlp": 8}),
+    ({"batch_max_size": 8, "batching": {"mnist-mlp": 1}}, {"mnist-cnn": 8, "mnist-mlp": 1}),
+])
+def test_batch_sizes_per_model(tmp_path: Path, settings: dict[str, Any], expected: dict[str, int]) -> None:
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2), "mnist-mlp": Served(3)}, **settings)
+    for name, size in expected.items():
+        model = plane.registry.route(name).model
+        assert plane.batch_size(model) == size
+        assert (plane.batcher(model) is None) == (size == 1)
