@@ -64,7 +64,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MNIST_SHUTDOWN_TIMEOUT_SECONDS=8 \
     MNIST_LOG_LEVEL=info
 USER 10001:10001
-EXPOSE 8000
+# HTTP (REST) and the Open Inference Protocol over gRPC (MNIST_GRPC_PORT)
+EXPOSE 8000 8001
 # Ready within seconds of the start: checked every 5 s, so healthy soon after.
 HEALTHCHECK --interval=5s --timeout=4s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('MNIST_PORT', '8000')}/health/ready\", timeout=3)"]

@@ -74,7 +74,8 @@ def test_api_publishes_the_port_the_server_listens_on(services: dict[str, Any]) 
     env = {**final_stage().env, **compose_environment(api)}
     listens = int(env["MNIST_PORT"])
     assert listens == Settings.model_fields["port"].default
-    assert api["ports"] == [f"127.0.0.1:{listens}:{listens}"]
+    grpc = int(env.get("MNIST_GRPC_PORT", Settings.model_fields["grpc_port"].default))
+    assert api["ports"] == [f"127.0.0.1:{listens}:{listens}", f"127.0.0.1:{grpc}:{grpc}"]
 
 
 @pytest.mark.parametrize("name", ["api", "prometheus"])

@@ -127,7 +127,8 @@ def test_port_matches_settings_and_expose() -> None:
     runtime = final_stage()
     port = int(runtime.env["MNIST_PORT"])
     assert port == Settings.model_fields["port"].default
-    assert runtime.values("EXPOSE") == [str(port)]
+    grpc = int(runtime.env.get("MNIST_GRPC_PORT", Settings.model_fields["grpc_port"].default))
+    assert runtime.values("EXPOSE") == [f"{port} {grpc}"]
 
 
 def test_weights_are_copied_to_the_configured_weights_dir() -> None:

@@ -16,13 +16,13 @@ import yaml
 
 from service.cli import parse_args
 from service.config import Settings
-from service.models.repository import resolve
 from tests.deploy.deploy_files import (
     ENV_PREFIX,
     LIBRARY_ENV,
     PROJECT_VERSION,
     REPO_ROOT,
     final_stage,
+    served_at_start,
     served_get_paths,
     settings_env_names,
 )
@@ -90,7 +90,7 @@ def test_the_service_uses_the_runtime_for_its_model_format_over_v2() -> None:
     assert model["runtime"] == runtime()["metadata"]["name"]
     formats = [{"name": f["name"], "version": f["version"]} for f in spec["supportedModelFormats"]]
     assert model["modelFormat"] in formats
-    assert spec["protocolVersions"] == ["v2"] and model["protocolVersion"] == "v2"
+    assert spec["protocolVersions"] == ["v2", "grpc-v2"] and model["protocolVersion"] == "v2"
     assert "/v2/models/{name}/ready" in served_get_paths()
     assert model["storageUri"].split("://")[0] in {"pvc", "s3", "gs", "https"}
 
@@ -99,12 +99,13 @@ def test_the_container_serves_http_on_kserves_port_from_the_mounted_weights() ->
     container = serving_container()
     assert container["name"] == CONTAINER_NAME
     assert container["image"] == f"mnist-serve:{PROJECT_VERSION}"
-    (port,) = container["ports"]
+    port, grpc = container["ports"]
     env = {**final_stage().env, **container_env()}
     assert set(container_env()) <= settings_env_names() | LIBRARY_ENV
     settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()
                            if k.startswith(ENV_PREFIX)})
     assert port["containerPort"] == settings.port == KSERVE_PORT
+    assert (grpc["name"], grpc["containerPort"]) == ("h2c", settings.grpc_port)  # KServe's gRPC name
     assert str(settings.weights_dir) == MODEL_DIR
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == KSERVE_PORT
@@ -114,7 +115,7 @@ def test_the_container_serves_http_on_kserves_port_from_the_mounted_weights() ->
 def test_the_runtime_args_are_mnist_serve_flags_naming_a_model_in_the_weights() -> None:
     args = parse_args(container_args())  # exits on a flag mnist-serve does not know
     # the storageUri holds the weights folder: the shipped one names the model the service is for
-    assert resolve(REPO_ROOT / "weights", args.model, "latest").is_file()
+    assert served_at_start(Settings(model=args.model), REPO_ROOT / "weights").get(args.model)
 
 
 def test_it_runs_locked_down_with_its_record_on_a_writable_volume() -> None:

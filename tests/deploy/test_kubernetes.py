@@ -72,17 +72,17 @@ def test_config_map_feeds_valid_settings(objects: list[dict[str, Any]]) -> None:
 
 def test_container_port_is_the_port_the_server_listens_on(objects: list[dict[str, Any]]) -> None:
     env = {**final_stage().env, **one(objects, "ConfigMap")["data"]}
-    (port,) = container(objects)["ports"]
+    port, grpc = container(objects)["ports"]
     assert port["containerPort"] == int(env["MNIST_PORT"]) == Settings.model_fields["port"].default
+    grpc_default = Settings.model_fields["grpc_port"].default
+    assert grpc["containerPort"] == int(env.get("MNIST_GRPC_PORT", grpc_default))
     service = one(objects, "Service")
-    (service_port,) = service["spec"]["ports"]
-    assert service_port["targetPort"] == port["name"]
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == [port["name"], grpc["name"]]
     assert service["spec"]["selector"].items() <= one(objects, "Deployment")["spec"]["template"][
         "metadata"]["labels"].items()
 
 
 @pytest.mark.parametrize(("probe", "path"), [("livenessProbe", "/health/live"),
-                                             ("readinessProbe", "/health/ready"),
                                              ("startupProbe", "/health/ready")])
 def test_probes_ask_routes_the_app_serves(objects: list[dict[str, Any]], probe: str, path: str) -> None:
     api = container(objects)
@@ -90,6 +90,12 @@ def test_probes_ask_routes_the_app_serves(objects: list[dict[str, Any]], probe: 
     assert get["path"] == path
     assert get["path"] in served_get_paths()
     assert get["port"] in {p["name"] for p in api["ports"]} | {p["containerPort"] for p in api["ports"]}
+
+
+def test_readiness_asks_the_grpc_health_service_on_the_grpc_port(objects: list[dict[str, Any]]) -> None:
+    api = container(objects)
+    (grpc,) = [p for p in api["ports"] if p["name"] == "grpc"]
+    assert api["readinessProbe"]["grpc"] == {"port": grpc["containerPort"]}
 
 
 def test_runs_locked_down_as_the_image_user(objects: list[dict[str, Any]]) -> None:
