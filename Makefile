@@ -16,7 +16,7 @@ define venv_with
 	touch $@
 endef
 
-.PHONY: serve test data lint lock grpc-stubs install-dev train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
+.PHONY: serve test data lint lock grpc-stubs install-dev fuzz train-quick train-mlp train-cnn clean notebook notebook-outputs bench-peers \
 	bench-cnn-torch soak
 
 $(BIN)/.installed-dev: pyproject.toml
@@ -116,3 +116,17 @@ soak: $(BIN)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Coverage-guided fuzzing (atheris, the `fuzz` extra): each harness of fuzz/ for FUZZ_SECONDS, one
+# after another, from fuzz/seeds/<target>; the grown corpus and any crashing input go to .fuzz/.
+# A crash stops the run with the input's path; keep it as a regression test once it is fixed.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= artifact v1_parser v2_json v2_binary images
+
+$(BIN)/.installed-fuzz: pyproject.toml
+	$(call venv_with,[dev$(comma)fuzz])
+
+fuzz: $(BIN)/.installed-fuzz
+	for target in $(FUZZ_TARGETS); do \
+		fuzz/run_one.sh $$target $(FUZZ_SECONDS) $(CURDIR)/$(BIN)/python || exit 1; \
+	done

@@ -12,7 +12,6 @@ parameter shapes each implies, come from the layer table (`neuralnet.layers.ARTI
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -20,21 +19,18 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from neuralnet.layers import ARTIFACT_LAYERS
+from neuralnet.artifact_metadata import MODEL_NAME, ArtifactError, check_metadata
+from neuralnet.artifact_reader import METADATA_MEMBER, check_member, open_archive, read_arrays
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = frozenset({1})
 METADATA_KEY = "__metadata__"
 VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.npz$")
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-
-
-class ArtifactError(ValueError):
-    """An artifact is missing, unreadable or inconsistent; the message names the file and why."""
+__all__ = ["MODEL_NAME", "ArtifactError"]  # defined beside the metadata checks, used from here
 
 
 @dataclass(frozen=True)
@@ -64,38 +60,10 @@ def param_key(layer_index: int, name: str) -> str:
     return f"layers.{layer_index}.{name}"
 
 
-def expected_shapes(architecture: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
-    """Map of every parameter key the architecture needs to its shape."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, spec in enumerate(architecture):
-        kind = spec.get("type") if isinstance(spec, dict) else None
-        layer = ARTIFACT_LAYERS.get(kind) if isinstance(kind, str) else None
-        if layer is None:
-            raise ArtifactError(f"layer {i}: unknown layer type {kind!r}")
-        missing = [name for name in layer.fields if name not in spec]
-        if missing:
-            raise ArtifactError(f"layer {i} ({kind}): missing field {missing[0]!r}")
-        try:
-            params = layer.param_shapes(spec)
-        except (TypeError, ValueError) as exc:
-            raise ArtifactError(f"layer {i} ({kind}): bad field value ({exc})") from None
-        for pname, shape in params.items():
-            shapes[param_key(i, pname)] = tuple(int(d) for d in shape)
-    return shapes
-
-
 def validate(metadata: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
     """Raise ArtifactError unless metadata is a known format and arrays match the architecture."""
-    fmt = metadata.get("format_version")
-    if fmt not in SUPPORTED_FORMAT_VERSIONS:
-        raise ArtifactError(
-            f"{where}: unknown format_version {fmt!r} (supported: {sorted(SUPPORTED_FORMAT_VERSIONS)})"
-        )
-    for field in ("model_name", "version", "architecture", "input", "labels"):
-        if field not in metadata:
-            raise ArtifactError(f"{where}: metadata has no {field!r}")
     try:
-        shapes = expected_shapes(metadata["architecture"])
+        shapes = check_metadata(metadata, SUPPORTED_FORMAT_VERSIONS)
     except ArtifactError as exc:
         raise ArtifactError(f"{where}: {exc}") from None
     missing = sorted(set(shapes) - set(arrays))
@@ -109,6 +77,8 @@ def validate(metadata: dict[str, Any], arrays: dict[str, np.ndarray], where: str
             )
         if not np.issubdtype(arrays[key].dtype, np.floating):
             raise ArtifactError(f"{where}: {key} has dtype {arrays[key].dtype}, expected float")
+        if not np.isfinite(arrays[key]).all():
+            raise ArtifactError(f"{where}: {key} holds NaN or infinite values")
 
 
 def _check_zip(path: Path) -> None:
@@ -119,26 +89,16 @@ def _check_zip(path: Path) -> None:
             raise ArtifactError(f"{path}: not a valid .npz file (not a zip archive)")
 
 
-def _read_npz(path: Path, source: str | io.BytesIO, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
-    """The entries `keys` (all with None) of an .npz; never unpickles."""
+def _metadata_of(archive: zipfile.ZipFile, fh: IO[bytes], path: Path) -> dict[str, Any]:
     try:
-        with np.load(source, allow_pickle=False) as npz:
-            wanted = npz.files if keys is None else [k for k in keys if k in npz.files]
-            return {key: npz[key] for key in wanted}
-    except ValueError as exc:  # numpy refuses object (pickled) arrays with ValueError
-        if "Object arrays" in str(exc):
-            raise ArtifactError(f"{path}: contains pickled objects, refused") from None
-        raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"{path}: not a valid .npz file ({exc})") from None
-
-
-def _decode_metadata(raw_meta: np.ndarray | None, path: Path) -> dict[str, Any]:
-    if raw_meta is None or raw_meta.dtype != np.uint8:
-        raise ArtifactError(f"{path}: no {METADATA_KEY} entry (uint8 JSON bytes)")
+        info = archive.getinfo(METADATA_MEMBER)
+    except KeyError:
+        raise ArtifactError(f"{path}: no {METADATA_KEY} entry (uint8 JSON bytes)") from None
+    check_member(archive, info, (), path, kind="u")
+    raw = read_arrays(fh, [METADATA_KEY], path)[METADATA_KEY]
     try:
-        metadata = json.loads(raw_meta.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        metadata = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{path}: metadata is not valid JSON ({exc})") from None
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{path}: metadata is not a JSON object")
@@ -149,21 +109,38 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """An artifact's metadata alone: the parameter arrays are neither read nor checked."""
     path = Path(path)
     _check_zip(path)
-    return _decode_metadata(_read_npz(path, str(path), (METADATA_KEY,)).get(METADATA_KEY), path)
+    with open(path, "rb") as fh, open_archive(fh, os.fstat(fh.fileno()).st_size, path) as archive:
+        return _metadata_of(archive, fh, path)
 
 
 def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     """Read and check an artifact; never unpickles. Raises ArtifactError naming the file.
 
-    The file is read once: its bytes give both the arrays and the SHA-256.
+    Within a budget (neuralnet/artifact_reader.py): the metadata first, then every member's size
+    and .npy header against the architecture's shapes; only then is anything else decompressed.
     """
     path = Path(path)
     _check_zip(path)
-    data = path.read_bytes()
-    arrays = _read_npz(path, io.BytesIO(data), None)
-    metadata = _decode_metadata(arrays.pop(METADATA_KEY, None), path)
-    validate(metadata, arrays, str(path))
-    return Artifact(path=path, metadata=metadata, arrays=arrays, sha256=hashlib.sha256(data).hexdigest())
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        with open_archive(fh, size, path) as archive:
+            metadata = _metadata_of(archive, fh, path)
+            try:
+                shapes = check_metadata(metadata, SUPPORTED_FORMAT_VERSIONS)
+            except ArtifactError as exc:
+                raise ArtifactError(f"{path}: {exc}") from None
+            members = {info.filename[: -len(".npy")]: info for info in archive.infolist()}
+            members.pop(METADATA_KEY)
+            missing, extra = sorted(set(shapes) - set(members)), sorted(set(members) - set(shapes))
+            if missing or extra:
+                raise ArtifactError(f"{path}: arrays missing {missing} / unexpected {extra}")
+            for key, shape in shapes.items():
+                check_member(archive, members[key], shape, path)
+        fh.seek(0)
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        arrays = read_arrays(fh, list(shapes), path)
+    validate(metadata, arrays, str(path))  # finite values, and the shapes as read
+    return Artifact(path=path, metadata=metadata, arrays=arrays, sha256=digest)
 
 
 def list_versions(model_dir: str | os.PathLike[str]) -> list[int]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from neuralnet.artifact import Artifact
-from neuralnet.layers import Conv2D, Dropout, Layer, ReLU
+from neuralnet.layers import Conv2D, Dense, Dropout, Layer, ReLU
 from neuralnet.losses import log_softmax, softmax
 from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE, PIXEL_SCALE, normalise
@@ -76,6 +76,10 @@ class InferenceModel:
             layers = tuple(ReLU(inplace=True) if isinstance(layer, ReLU) else layer
                            for layer in self.network.layers if not isinstance(layer, Dropout))
             object.__setattr__(self, "serving_layers", layers)
+        if self.chunk_images:  # a conv network: served with batching, one image as in any batch
+            for layer in self.serving_layers:
+                if isinstance(layer, Dense):
+                    layer.one_row_as_two = True
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, dtype: Any = np.float32, threads: int = 1) -> InferenceModel:

@@ -60,7 +60,7 @@ def http_protocol(http: str) -> type[asyncio.Protocol] | str:
     return HeaderTimeoutProtocol
 
 
-def record_served_versions(settings: Settings) -> tuple[LoadedModel, str]:
+def record_served_versions(settings: Settings) -> tuple[LoadedModel | None, str]:
     """Load the served versions once, before any worker starts (failing fast, with one clear line),
     and record them. Returns the default model and the app factory the workers run: once a pinned
     `--version` lives in the record, every worker, however late it starts or restarts, follows the
@@ -68,7 +68,9 @@ def record_served_versions(settings: Settings) -> tuple[LoadedModel, str]:
     another worker answered meanwhile; where nothing could be recorded, they apply it."""
     manager = start_models(settings, record=True)
     model = manager.registry.default_model()
-    assert model is not None
+    if model is None:  # the others serve; not ready until the default can
+        print(f"mnist-serve: the default model {manager.registry.default!r} cannot be served: "
+              f"{manager.unavailable_reason(manager.registry.default or '')}", file=sys.stderr)
     factory = "create_following_app" if manager.recorded else "create_app"
     return model, f"service.main:{factory}"
 
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                   "PROMETHEUS_MULTIPROC_DIR to a writable folder", file=sys.stderr)
             return 2
     http, loop = server_stack()
-    print(f"mnist-serve: serving {model.name} v{model.version} on "
+    serving = f"{model.name} v{model.version}" if model else "without its default model (not ready)"
+    print(f"mnist-serve: serving {serving} on "
           f"http://{settings.host}:{settings.port}"
           + (f" and gRPC {settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
           + f" ({settings.workers} worker(s), {http} on {loop})",
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(factory, factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level=settings.log_level,
                             access_log=False, http=http_protocol(http), loop=loop,
+                            h11_max_incomplete_event_size=settings.max_header_bytes,
                             timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
     if settings.workers > 1:
         sock = config.bind_socket()

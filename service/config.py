@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         None, description="Model to serve; default: the one whose latest version has the best "
         "recorded test accuracy (the CNN, as shipped)."
     )
-    version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]*)$",
+    version: str = Field("latest", pattern=r"^(latest|[1-9][0-9]{0,8})$",
                          description="`latest` or a pinned integer version.")
     state_path: Path | None = Field(None, description="Where the served versions are recorded "
                                     "(default: serving.json in the weights directory); every worker "
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
                                           "are not complete this long after it opened (or after the "
                                           "request's first byte) gets 408 and is closed (slow-header "
                                           "clients such as slowloris).")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Longest request line and headers "
+                                  "together; a longer head gets 431 as soon as this many bytes of it "
+                                  "have arrived, and the connection is closed.")
     body_timeout_seconds: float = Field(30.0, gt=0, description="A request body still incomplete after "
                                         "this long gets 408 (a stalled or slow client), its buffer freed.")
     shutdown_timeout_seconds: int = Field(25, ge=1, description="On SIGTERM, requests in flight get this "
@@ -85,7 +88,11 @@ class Settings(BaseSettings):
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
-        # compose passes `${MNIST_ADMIN_TOKEN:-}`: an empty token must mean "off", never "anyone"
+        # A token read from a file keeps its trailing newline, and the given one is compared
+        # stripped: compare the configured one stripped too. compose passes
+        # `${MNIST_ADMIN_TOKEN:-}`: an empty token must mean "off", never "anyone".
+        if isinstance(value, str):
+            value = value.strip()
         return None if value == "" else value
 
 

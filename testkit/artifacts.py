@@ -40,7 +40,8 @@ def tiny_artifact(weights_dir: Path, name: str = "tiny-mlp", version: int | None
 
 
 def shipped_copy(weights_dir: Path, version: int, model: str = "mnist-mlp", noise: float = 0.0,
-                 seed: int = 0, swap: tuple[int, int] | None = None, **metrics: Any) -> Path:
+                 seed: int = 0, swap: tuple[int, int] | None = None, name: str | None = None,
+                 **metrics: Any) -> Path:
     """The shipped `<model>/1.npz` saved as another version of it under `weights_dir`: a real,
     accurate version to roll out. `noise` (relative) perturbs every array, so that the copy
     disagrees with the original on some inputs; `swap` exchanges two classes' outputs (a label
@@ -52,8 +53,9 @@ def shipped_copy(weights_dir: Path, version: int, model: str = "mnist-mlp", nois
               if noise else a.copy() for key, a in shipped.arrays.items()}
     if swap is not None:  # the output layer is the last one with parameters
         last = max({key.rsplit(".", 1)[0] for key in arrays}, key=lambda layer: int(layer.split(".")[1]))
-        for name in (f"{last}.W", f"{last}.b"):
-            arrays[name][..., list(swap)] = arrays[name][..., list(swap[::-1])]
+        for key in (f"{last}.W", f"{last}.b"):
+            arrays[key][..., list(swap)] = arrays[key][..., list(swap[::-1])]
     meta = {k: v for k, v in shipped.metadata.items() if k not in ("version", "format_version")}
     meta["metrics"] = {**meta.get("metrics", {}), **metrics}
+    meta["model_name"] = name or model
     return save_artifact(weights_dir, meta, arrays, version=version)

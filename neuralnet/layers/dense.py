@@ -22,13 +22,16 @@ class Dense(Layer):
         self.in_features, self.out_features = in_features, out_features
         self.params = initial_params(self.param_shapes(self.spec()), in_features, rng)
         self.x: Array | None = None
+        # Serving may ask for one row to be computed as two (see forward); training never does
+        self.one_row_as_two = False
 
     def forward(self, x: Array, training: bool = False, keep: bool = False) -> Array:
         self.x = x if keep else None
-        if len(x) == 1 and not keep:
+        if len(x) == 1 and self.one_row_as_two and not keep:
             # One row goes to BLAS's matrix-vector path, which sums in another order than the
             # matrix-matrix one: computed as two rows, an image gets the same logits bit for bit
-            # alone as in any batch (what batching requests together relies on).
+            # alone as in any batch (what batching requests together relies on). It costs a large
+            # layer a second pass over its weights, so serving asks for it only where it batches.
             out = np.concatenate([x, x]) @ self.params["W"]
             out = out[:1]
         else:

@@ -73,12 +73,28 @@ class LoadedVersion(BaseModel):
     comparisons_skipped: int = Field(description="Comparisons not made: too many were pending.")
 
 
+class UnavailableVersion(BaseModel):
+    name: str = Field(description="Model name.")
+    version: int = Field(description="The version that failed its checks.")
+    state: str = Field(description="UNAVAILABLE.", examples=["UNAVAILABLE"])
+    reason: str = Field(description="Which check it failed, and why.")
+
+
+class RecordStatus(BaseModel):
+    path: str = Field(description="MNIST_STATE_PATH.")
+    problem: str | None = Field(description="Why the record is not followed or written (the worker "
+                                "keeps what it serves then); null when all is well.")
+
+
 class ModelList(BaseModel):
     models: list[ModelVersions] = Field(description="Every model and version in the weights directory.")
     loaded: ModelRef | None = Field(description="The default model's served version (what requests "
                                     "naming no model get, outside a rollout).")
     default: str | None = Field(description="The default model.")
     served: list[LoadedVersion] = Field(description="Every loaded version, with its figures.")
+    unavailable: list[UnavailableVersion] = Field(description="Versions that failed their checks "
+                                                  "(at start-up, on a load, in watch mode), and why.")
+    record: RecordStatus | None = Field(description="The served-versions record this worker follows.")
 
 
 MODEL_QUERY = ("Model to answer (a loaded one, see GET /v1/models); default: the default model, "

@@ -32,6 +32,7 @@ log = logging.getLogger("service")
 ROLLOUTS = ("replace", "canary", "shadow")
 LOAD_PARAMETERS = ("version", "rollout", "percent")
 UNLOAD_PARAMETERS = ("version",)
+MAX_VERSION_DIGITS = 9  # as artifacts may record; also keeps int() clear of Python's digit limit
 
 
 class LifecycleError(Exception):
@@ -81,8 +82,10 @@ def _version(parameters: dict[str, Any], on_disk: list[int], name: str) -> int |
     if value is None:
         return None
     text = str(value)
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise LifecycleError(400, f"parameters.version must be a positive integer, got {value!r}")
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_VERSION_DIGITS or int(text) < 1:
+        shown = repr(value) if len(text) <= 40 else f"{len(text)} characters"
+        raise LifecycleError(400, f"parameters.version must be a positive integer of at most "
+                             f"{MAX_VERSION_DIGITS} digits, got {shown}")
     if int(text) not in on_disk:
         raise LifecycleError(404, f"model '{name}' has no version {text} on disk (versions: {on_disk})")
     return int(text)

@@ -35,8 +35,8 @@ def architecture() -> list[dict[str, Any]]:
 
 
 def metadata(**extra: Any) -> dict[str, Any]:
-    return {"model_name": NAME, "architecture": architecture(), "input": {"shape": [2, 2, 1]},
-            "labels": ["no", "yes"], **extra}
+    return {"model_name": NAME, "architecture": architecture(),
+            "input": {"shape": [2, 2, 1], "mean": 0.1, "std": 0.3}, "labels": ["no", "yes"], **extra}
 
 
 def arrays(seed: int = 0) -> dict[str, np.ndarray]:

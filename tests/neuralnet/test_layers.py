@@ -387,8 +387,9 @@ def test_export_folds_batchnorm_and_round_trips_through_artifact(tmp_path: Path)
         "conv2d", "relu", "conv2d", "relu", "maxpool2d", "flatten", "dense", "relu", "dropout", "dense"
     ]
     assert all(a.dtype == np.float32 for a in arrays.values())
-    meta = {"model_name": "tiny-cnn", "architecture": arch, "input": {"shape": [8, 8, 1]},
-            "labels": list(range(10))}
+    meta = {"model_name": "tiny-cnn", "architecture": arch,
+            "input": {"shape": [8, 8, 1], "mean": 0, "std": 1},
+            "labels": [str(d) for d in range(10)]}
     path = save_artifact(tmp_path, meta, arrays)
     rebuilt = Sequential.from_artifact(load_artifact(path))
 

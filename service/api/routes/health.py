@@ -24,10 +24,12 @@ async def live() -> JSONResponse:
 
 @router.get("/health/ready", response_model=Health, responses={503: {"description": "No model loaded."}})
 async def ready(request: Request) -> JSONResponse:
-    """200 once the default model is loaded, else 503."""
-    model = plane_of(request).registry.default_model()
+    """200 once the default model is loaded, else 503 saying why it is not."""
+    manager = plane_of(request).models()
+    model = manager.registry.default_model()
     if model is None:
-        raise ServiceError(503, "no model is loaded yet")
+        raise ServiceError(503, f"the default model {manager.registry.default!r} is unavailable: "
+                           f"{manager.unavailable_reason(manager.registry.default or '')}")
     return JSONResponse({"status": "ok", "model": model.ident})
 
 

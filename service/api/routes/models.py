@@ -28,7 +28,9 @@ async def model_info(request: Request, model: ModelQuery = None,
 
 @router.get("/models", response_model=ModelList)
 async def list_models(request: Request) -> JSONResponse:
-    """List the models and versions on disk, and every loaded version with its rollout and figures."""
+    """List the models and versions on disk, every loaded version with its rollout and figures,
+    the versions that failed their checks and why, and whether the served-versions record is
+    followed."""
     found = available_models(request.app.state.settings.weights_dir)
     served: list[dict[str, Any]] = []
     manager = plane_of(request).manager
@@ -42,6 +44,11 @@ async def list_models(request: Request) -> JSONResponse:
                            "rollout": deployment.rollout if candidate else None,
                            "percent": deployment.percent if canary else None, **model.stats.report()})
     default = registry.default_model() if registry else None
+    unavailable = [{"name": name, "version": version, "state": "UNAVAILABLE", "reason": reason}
+                   for (name, version), reason in sorted(registry.failures.items() if registry else [])
+                   if registry is None or registry.loaded(name, version) is None]
+    record = {"path": str(manager.state_path), "problem": manager.record_problem} if manager else None
     return JSONResponse({"models": [{"name": n, "versions": v} for n, v in found.items()],
                          "loaded": default.ident if default else None,
-                         "default": registry.default if registry else None, "served": served})
+                         "default": registry.default if registry else None, "served": served,
+                         "unavailable": unavailable, "record": record})

@@ -34,7 +34,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
     text = header_length.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > len(body):  # `²` is a digit to isdigit
+    digits = text.lstrip("0") or "0"  # no more digits than the body's length has: int() stays cheap
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(len(body))) \
+            or int(digits) > len(body):  # `²` is a digit to isdigit
         raise _bad(f"Inference-Header-Content-Length must be an integer from 0 to the body length "
                    f"{len(body)}, got {header_length!r}")
     return body[: int(text)], body[int(text) :]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ from fastapi.testclient import TestClient
 from neuralnet.artifact import METADATA_KEY, ArtifactError, load_artifact
 from service.config import Settings
 from service.main import create_app
+from testkit.artifacts import shipped_copy
 from testkit.shipped import newest_shipped, served_ref
-
-MakeArtifact = Callable[..., Path]  # the `make_artifact` fixture (conftest.py)
 
 
 def serve(weights_dir: Path, **settings: Any) -> dict[str, Any]:
@@ -69,12 +67,18 @@ def test_models_lists_the_shipped_models(client: TestClient) -> None:
     assert body["loaded"] == served_ref("mnist-mlp")
 
 
+def passing(weights: Path, name: str, version: int, test_accuracy: float = 0.99) -> Path:
+    """A version of model `name` that passes the load checks (the shipped MLP, saved under that
+    name with this recorded accuracy: start-up measures every version)."""
+    return shipped_copy(weights, version, name=name, test_accuracy=test_accuracy)
+
+
 @pytest.fixture
-def two_models(tmp_path: Path, make_artifact: MakeArtifact) -> Path:
+def two_models(tmp_path: Path) -> Path:
     """alpha v1, v2 and beta v1 (with noise the registry must ignore)."""
-    make_artifact(tmp_path, "alpha", test_accuracy=0.91)
-    make_artifact(tmp_path, "alpha", test_accuracy=0.92, seed=1)
-    make_artifact(tmp_path, "beta", test_accuracy=0.90, seed=2)
+    passing(tmp_path, "alpha", 1, test_accuracy=0.991)
+    passing(tmp_path, "alpha", 2, test_accuracy=0.992)
+    passing(tmp_path, "beta", 1, test_accuracy=0.990)
     (tmp_path / "alpha" / "1-report").mkdir()
     (tmp_path / "alpha" / "1-report" / "summary.json").write_text("{}")
     (tmp_path / "notes").mkdir()
@@ -99,24 +103,23 @@ def test_pinned_version_is_served(two_models: Path) -> None:
     served = serve(two_models, model="alpha", version="1")
     assert served["model"]["version"] == 1
     assert served["model"]["path"].endswith("alpha/1.npz")
-    assert served["model"]["metrics"]["test_accuracy"] == 0.91
+    assert served["model"]["metrics"]["test_accuracy"] == 0.991
     assert served["predicted"]["model"] == {"name": "alpha", "version": 1}
     assert served["models"]["loaded"] == {"name": "alpha", "version": 1}
 
 
-def test_latest_is_the_highest_version_numerically(tmp_path: Path, make_artifact: MakeArtifact) -> None:
+def test_latest_is_the_highest_version_numerically(tmp_path: Path) -> None:
     for version in (1, 2, 10, 9):
-        make_artifact(tmp_path, "alpha", version=version)
+        passing(tmp_path, "alpha", version)
     served = serve(tmp_path, model="alpha", version="latest")
     assert served["model"]["version"] == 10
     assert served["models"]["models"] == [{"name": "alpha", "versions": [1, 2, 9, 10]}]
 
 
-def test_default_model_is_the_one_with_best_recorded_test_accuracy(tmp_path: Path,
-                                                                   make_artifact: MakeArtifact) -> None:
-    make_artifact(tmp_path, "aaa", test_accuracy=0.97)
-    make_artifact(tmp_path, "bbb", test_accuracy=0.99)
-    make_artifact(tmp_path, "ccc", test_accuracy=0.98)
+def test_default_model_is_the_one_with_best_recorded_test_accuracy(tmp_path: Path) -> None:
+    passing(tmp_path, "aaa", 1, test_accuracy=0.985)
+    passing(tmp_path, "bbb", 1, test_accuracy=0.995)
+    passing(tmp_path, "ccc", 1, test_accuracy=0.99)
     served = serve(tmp_path, model=None)
     assert served["model"]["name"] == "bbb"
     assert served["predicted"]["model"] == {"name": "bbb", "version": 1}

@@ -26,10 +26,12 @@ REPO = "/v2/repository"
 
 @pytest.fixture
 def weights(tmp_path: Path) -> Path:
-    """mnist-mlp versions 1 and 2 (the shipped model, so both pass the checks), and a second model."""
+    """mnist-mlp versions 1 and 2 (the shipped model, so both pass the checks), a second model that
+    passes them too, and an untrained one that start-up refuses."""
     weights = tmp_path / "weights"
     shipped_copy(weights, 1)
     shipped_copy(weights, 2)
+    shipped_copy(weights, 1, name="other-mlp")
     tiny_artifact(weights, "tiny-mlp", version=1)
     return weights
 
@@ -67,6 +69,13 @@ def served(client: TestClient) -> dict[tuple[str, int], dict[str, Any]]:
     return {(v["name"], v["version"]): v for v in client.get("/v1/models").json()["served"]}
 
 
+def test_a_configured_token_is_compared_without_surrounding_whitespace(weights: Path) -> None:
+    with app_client(weights, admin_token=f" {TOKEN}\n") as client:  # as read from a file
+        assert client.post(f"{REPO}/index", headers=AUTH).status_code == 200
+    with app_client(weights, admin_token=" \n") as off:  # nothing but whitespace: off, not "anyone"
+        assert off.post(f"{REPO}/index", headers={"Authorization": "Bearer "}).status_code == 403
+
+
 def test_the_routes_are_off_without_a_token_and_refuse_a_wrong_one(weights: Path) -> None:
     with app_client(weights, admin_token=None) as off:
         answer = off.post(f"{REPO}/index", headers=AUTH)
@@ -83,10 +92,11 @@ def test_the_routes_are_off_without_a_token_and_refuse_a_wrong_one(weights: Path
 def test_index_lists_every_version_on_disk_and_which_are_ready(client: TestClient) -> None:
     index = client.post(f"{REPO}/index", headers=AUTH).json()
     states = {(e["name"], e["version"]): (e["state"], e["reason"]) for e in index}
+    assert "below the minimum" in states.pop(("tiny-mlp", "1"))[1]  # refused at start-up, and why
     assert states == {("mnist-mlp", "1"): ("UNAVAILABLE", "not loaded"),
-                      ("mnist-mlp", "2"): ("READY", "served"), ("tiny-mlp", "1"): ("READY", "served")}
+                      ("mnist-mlp", "2"): ("READY", "served"), ("other-mlp", "1"): ("READY", "served")}
     ready = client.post(f"{REPO}/index", json={"ready": True}, headers=AUTH).json()
-    assert {(e["name"], e["version"]) for e in ready} == {("mnist-mlp", "2"), ("tiny-mlp", "1")}
+    assert {(e["name"], e["version"]) for e in ready} == {("mnist-mlp", "2"), ("other-mlp", "1")}
 
 
 def test_a_replace_serves_the_new_version_from_the_next_request_and_is_recorded(
@@ -108,12 +118,12 @@ def info_series(client: TestClient) -> set[tuple[str, str, str]]:
 
 
 def test_the_info_series_of_a_replaced_or_unloaded_version_disappears(client: TestClient) -> None:
-    assert info_series(client) == {("mnist-mlp", "2", "served"), ("tiny-mlp", "1", "served")}
+    assert info_series(client) == {("mnist-mlp", "2", "served"), ("other-mlp", "1", "served")}
     assert load(client, version="1", rollout="canary", percent=10).status_code == 200
     assert info_series(client) == {("mnist-mlp", "2", "served"), ("mnist-mlp", "1", "candidate"),
-                                   ("tiny-mlp", "1", "served")}
+                                   ("other-mlp", "1", "served")}
     assert load(client, version="1").status_code == 200  # promoted
-    assert unload(client, "tiny-mlp").status_code == 200
+    assert unload(client, "other-mlp").status_code == 200
     assert info_series(client) == {("mnist-mlp", "1", "served")}
 
 
@@ -135,7 +145,7 @@ def test_canary_answers_its_share_and_reports_agreement(client: TestClient, exam
 
 def test_shadow_computes_every_request_and_a_different_candidate_shows_it(
         client: TestClient, weights: Path, example_digit: dict[str, Any]) -> None:
-    shipped_copy(weights, 3, noise=1.0)  # noisy weights: disagrees on some images
+    shipped_copy(weights, 3, noise=0.5)  # noisy weights: disagrees on some images, passes the gate
     assert load(client, version="3", rollout="shadow").status_code == 200
     # the candidate reads the example right (its load checks it), not the noise images
     noise = np.random.default_rng(0).integers(0, 256, (8, 784)).tolist()
@@ -201,9 +211,12 @@ def test_a_version_that_fails_its_checks_is_refused_and_the_old_one_keeps_servin
                                                         "version, rollout, percent"]),
     ("load", {"version": "2", "file:1/model.npz": "AAAA"}, 400, ["parameters.file:1/model.npz"]),
     ("unload", {"unload_dependents": True}, 400, ["parameters.unload_dependents", "takes version"]),
+    ("load", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
+    ("unload", {"version": "9" * 5000}, 400, ["at most 9 digits"]),
 ], ids=["missing version", "bad version", "bad rollout", "canary without percent", "shadow of itself",
         "unload the default", "unload an unloaded version", "Triton's config override",
-        "Triton's file override", "unknown unload parameter"])
+        "Triton's file override", "unknown unload parameter", "over-long version on load",
+        "over-long version on unload"])
 def test_bad_calls_say_why(client: TestClient, call: str, parameters: dict[str, Any], status: int,
                            words: list[str]) -> None:
     answer = (load if call == "load" else unload)(client, **parameters)
@@ -213,12 +226,14 @@ def test_bad_calls_say_why(client: TestClient, call: str, parameters: dict[str, 
 
 
 def test_unload_a_model_and_load_it_again(client: TestClient) -> None:
-    assert unload(client, "tiny-mlp").status_code == 200
-    missing = client.post("/v1/predict?model=tiny-mlp", json={"pixels": [[0] * 28] * 28})
-    assert missing.status_code == 404 and "unknown model 'tiny-mlp'" in missing.json()["error"]["message"]
-    assert client.get("/v2/models/tiny-mlp/ready").status_code == 404
-    assert unload(client, "tiny-mlp").status_code == 404
+    assert unload(client, "other-mlp").status_code == 200
+    missing = client.post("/v1/predict?model=other-mlp", json={"pixels": [[0] * 28] * 28})
+    assert missing.status_code == 404 and "unknown model 'other-mlp'" in missing.json()["error"]["message"]
+    assert client.get("/v2/models/other-mlp/ready").status_code == 404
+    assert unload(client, "other-mlp").status_code == 404
     assert load(client, "nope").status_code == 404
+    assert load(client, "other-mlp").status_code == 200
+    assert client.post("/v1/predict?model=other-mlp", json={"pixels": [[0] * 28] * 28}).status_code == 200
     assert load(client, "tiny-mlp").status_code == 409  # its recorded accuracy, 50 %, is too low
 
 
@@ -226,8 +241,16 @@ def test_a_restart_serves_the_recorded_versions_not_the_newest_file(weights: Pat
                                                                      example_digit: dict[str, Any]) -> None:
     with app_client(weights) as first:
         assert load(first, version="1").status_code == 200
-        assert unload(first, "tiny-mlp").status_code == 200
+        assert unload(first, "other-mlp").status_code == 200
     shipped_copy(weights, 3)  # a newer file appears: nobody tested it
     with app_client(weights) as second:
         assert versions_answering(second, example_digit["pixels"], 3) == {1: 3}
-        assert ("tiny-mlp", 1) not in served(second)
+        assert ("other-mlp", 1) not in served(second)
+
+
+def test_models_lists_the_versions_start_up_refused_and_the_record(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    (refused,) = [entry for entry in body["unavailable"] if entry["name"] == "tiny-mlp"]
+    assert refused["version"] == 1 and refused["state"] == "UNAVAILABLE"
+    assert "below the minimum" in refused["reason"]
+    assert body["record"]["problem"] is None and body["record"]["path"].endswith(".json")

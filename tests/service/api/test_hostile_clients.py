@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.huge_heads import stream_long_head
 from testkit.proc import reset_peak, status_mib
 from testkit.server import HOST, ServerProcess, running_server
 from testkit.worst_cases import PEAK_BOUND_MIB, all_cases
@@ -197,3 +198,45 @@ def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: 
         statuses = set(pool.map(send, range(16)))
     assert statuses <= set(case.statuses), statuses
     assert status_mib(pid, "VmHWM") < PEAK_BOUND_MIB
+
+
+def exchange(server: ServerProcess, data: bytes) -> bytes:
+    """Send `data` whole on a fresh connection and read until the server closes it."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(data)
+        return read_answer(sock)
+
+
+def test_a_64_mib_header_gets_431_once_the_limit_has_arrived(server: ServerProcess) -> None:
+    outcome = stream_long_head(server.port, 64 * 1024 * 1024)
+    assert outcome.status == 431, outcome.answer[:300]
+    error = json.loads(outcome.answer.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "request_header_fields_too_large"
+    assert "65536 bytes" in error["message"] and "MNIST_MAX_HEADER_BYTES" in error["message"]
+    # the answer came while the client was still sending: far less than the 64 MiB went out
+    assert outcome.sent < 16 * 1024 * 1024, outcome.sent
+    assert httpx.get(f"{server.base_url}/health/live").status_code == 200
+    assert "Traceback" not in server.log_text()
+
+
+def test_a_long_url_counts_towards_the_limit(server: ServerProcess) -> None:
+    answer = exchange(server, b"GET /health/live?" + b"q" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
+def test_heads_within_the_limit_are_served_pipelined_too(server: ServerProcess) -> None:
+    one = b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 60_000 + b"\r\n\r\n"
+    last = b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    answer = exchange(server, one * 3 + last)  # 180 KB in one write: each head is under 64 KiB
+    assert answer.count(b"HTTP/1.1 200") == 4, answer[:300]
+
+
+def test_the_head_limit_is_a_setting() -> None:
+    with running_server("--model", "mnist-mlp", env={"MNIST_MAX_HEADER_BYTES": "2048"}) as server:
+        small = (b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 1500
+                 + b"\r\nconnection: close\r\n\r\n")
+        assert exchange(server, small).startswith(b"HTTP/1.1 200")
+        answer = exchange(server, small.replace(b"p" * 1500, b"p" * 2500))
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+        assert b"2048 bytes" in answer

@@ -273,3 +273,10 @@ def test_data_with_more_numbers_than_the_batch_limit_is_refused_before_it_is_dec
     error = error_of(json_body([0] * 784 * 4, [1, 784], "UINT8"), max_batch=2)
     assert error.status == 400
     assert "images' worth of numbers" in error.message and "limit of 2" in error.message
+
+
+def test_a_header_length_of_thousands_of_digits_is_a_bad_request() -> None:
+    with pytest.raises(ServiceError) as excinfo:
+        split_body(b'{"inputs": []}', "9" * 5000)
+    assert excinfo.value.status == 400 and "Inference-Header-Content-Length" in excinfo.value.message
+    assert split_body(b'{}12', "0002") == (b"{}", b"12")  # leading zeros are still a length

@@ -58,6 +58,18 @@ def test_unload_plans_and_refusals() -> None:
         assert excinfo.value.status == status, (state, parameters)
 
 
+@pytest.mark.parametrize("version", ["9" * 5000, "1" + "0" * 4300, "1" * 10],
+                         ids=["5000 digits", "4301 digits", "10 digits"])
+def test_an_over_long_version_is_a_bad_request_on_load_and_unload(version: str) -> None:
+    for plan in (lambda: plan_load(SERVING, "m", {"version": version}, ON_DISK),
+                 lambda: plan_unload(SERVING, "m", {"version": version}, ON_DISK, "other")):
+        with pytest.raises(LifecycleError) as excinfo:
+            plan()
+        assert excinfo.value.status == 400
+        assert "at most 9 digits" in excinfo.value.message
+        assert len(excinfo.value.message) < 200  # the digits are counted, not echoed
+
+
 # ---- start-up
 
 ON_DISK_MODELS = {"m": [1, 2, 3], "other": [1]}
