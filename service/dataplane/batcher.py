@@ -8,7 +8,8 @@
 
 So the batch size follows the load: one image at a time when requests come one at a time, many
 when they pile up behind a running batch. A request's answer is bit for bit what it would get
-alone: the core's forward pass is row-independent (neuralnet/layers/dense.py). A batcher holds one
+alone: a conv network's forward pass is row-independent as served (neuralnet/layers/dense.py,
+neuralnet/inference.py). A batcher holds one
 version, so a canary's and a shadow's requests are only ever batched with their own version's. A
 request whose client has gone is dropped before its batch starts; requests of max_size images or
 more are not batched at all (the caller runs them as they are).
