@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -39,7 +38,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 PEERS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PEERS_DIR.parent.parent
@@ -49,6 +47,7 @@ for _path in (str(REPO_ROOT), str(PEERS_DIR)):
 
 from grpc_load import ENDPOINT as GRPC  # noqa: E402
 from grpc_load import GRPCKind, call, check_grpc_answer, grpc_kinds, run_h2load  # noqa: E402
+from inputs import digits, forward_img_s  # noqa: E402
 from kinds import BATCH, LOADS, AnswerError, Kind, check_answer, drain, request_kinds  # noqa: E402
 from peersenv import PEERS_PYTHON, ensure_peers_venv, reexec_without_blas_overrides  # noqa: E402
 from report import (  # noqa: E402
@@ -87,35 +86,6 @@ from service.models.loaded_model import LoadedModel  # noqa: E402
 EXAMPLE = REPO_ROOT / "service" / "static" / "example_digit.json"
 SERVERS = ("mlserver", "reference", "mnist-serve")
 TOLERANCE = 1e-4
-
-
-# --- forward pass -----------------------------------------------------------------------------
-
-def forward_img_s(model: InferenceModel, pixels: np.ndarray, seconds: float = 1.5) -> float:
-    """Images/s of `predict_proba` on `pixels` in this process, 1 BLAS thread (median call time)."""
-    with threadpool_limits(limits=1):
-        for _ in range(3):
-            model.predict_proba(pixels)
-        times: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline or len(times) < 5:
-            t0 = time.perf_counter()
-            model.predict_proba(pixels)
-            times.append(time.perf_counter() - t0)
-    return len(pixels) / float(np.median(times))
-
-
-# --- main -------------------------------------------------------------------------------------
-
-def digits(n: int) -> tuple[np.ndarray, str]:
-    """`n` real uint8 digits (n, 28, 28) and where they came from."""
-    data_dir = os.environ.get("MNIST_DATA_DIR")
-    if data_dir:
-        from training.data import load_mnist
-
-        return load_mnist(data_dir).test_images[:n].astype(np.uint8), f"MNIST test set ({data_dir})"
-    image = np.array(json.loads(EXAMPLE.read_text())["pixels"], dtype=np.uint8)
-    return np.repeat(image[None], n, axis=0), f"{EXAMPLE.name}, repeated"
 
 
 def progress(message: str) -> None:
