@@ -83,10 +83,13 @@ class ModelManager:
             state = plan_start(on_disk, recorded, s.model, pinned)
         except LifecycleError as exc:
             raise ArtifactError(f"{s.weights_dir}: {exc.message}") from None
-        deployments = self.registry.build(state, strict=False)  # each version through the load gate
+        # each version through the load gate; nothing served at all is one error line, not a log
+        deployments = self.registry.build(state, strict=False, report=False)
         if not deployments:
             reasons = "".join(f"; {reason}" for reason in self.registry.failures.values())
             raise ArtifactError(f"{s.weights_dir}: no model could be loaded{reasons}")
+        for (name, _), reason in sorted(self.registry.failures.items()):
+            log.error("model not loaded", extra={"model": name, "reason": reason})
         default = choose_default(list(deployments), s.model,
                                  lambda name: recorded_accuracy(deployments[name].served))
         if default not in deployments:  # the configured one: the others serve, readiness waits for it

@@ -129,10 +129,12 @@ class Registry:
         self.failures.pop((name, version), None)
         return model
 
-    def build(self, state: State, strict: bool, loader: Loader | None = None) -> dict[str, Deployment]:
+    def build(self, state: State, strict: bool, loader: Loader | None = None,
+              report: bool = True) -> dict[str, Deployment]:
         """Deployments for `state`, loading (and checking) the versions not loaded yet. `strict`:
         the first refusal is raised (a repository call: all or nothing); else a model whose version
-        is refused is left out and logged (start-up, following another worker)."""
+        is refused is left out (in `failures`) and, with `report`, logged (following another
+        worker; start-up reports them itself, once it knows whether anything serves)."""
         loader = loader or (lambda path: load_checked(path, self.min_accuracy))
         built: dict[str, Deployment] = {}
         for name, served in sorted(state.items()):
@@ -145,7 +147,8 @@ class Registry:
             except LoadRefused as exc:
                 if strict:
                     raise
-                log.error("model not loaded", extra={"model": name, "reason": str(exc)})
+                if report:
+                    log.error("model not loaded", extra={"model": name, "reason": str(exc)})
                 continue
             built[name] = Deployment(model, candidate, c.rollout if c else None, c.percent if c else 0.0)
         return built

@@ -87,7 +87,8 @@ def test_real_server_predicts_real_digits(mnist: Mnist, model: str, tmp_path: Pa
         post = (("method", "POST"),)
 
         def requests_total(route: str, status: str = "200") -> float:
-            key = ("mnist_requests_total", tuple(sorted((*post, ("route", route), ("status", status)))))
+            labels = (*post, ("protocol", "rest"), ("route", route), ("status", status))
+            key = ("mnist_requests_total", tuple(sorted(labels)))
             return samples.get(key, 0.0)
 
         assert requests_total("/v1/predict") == N_IMAGES
