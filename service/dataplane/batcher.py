@@ -12,7 +12,8 @@ alone: a conv network's forward pass is row-independent as served (neuralnet/lay
 neuralnet/inference.py). A batcher holds one
 version, so a canary's and a shadow's requests are only ever batched with their own version's. A
 request whose client has gone is dropped before its batch starts; requests of max_size images or
-more are not batched at all (the caller runs them as they are).
+more, and those whose decoding runs in the thread pool (image files, very large bodies), are not
+batched (the data plane runs them as they are).
 """
 
 from __future__ import annotations

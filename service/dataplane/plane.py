@@ -164,8 +164,11 @@ class DataPlane:
         route = self.route(ref)
         model = route.model
         batcher = self.batcher(model)
-        if batcher is not None:
-            return await self._batched(route, batcher, decode, encode, decode_seconds, gone)
+        # Decoding that goes to the thread pool (image files, very large bodies) shares its one hop
+        # with the forward pass instead: a hop apart would let every such request hold its decoded
+        # images while it waits for the forward pass, past what the work threads bound
+        if batcher is not None and decode_seconds <= offload.PARSE_INLINE_SECONDS:
+            return await self._batched(route, batcher, decode, encode, gone)
         phases: dict[str, float] = {}
         started = time.perf_counter()
 
@@ -210,17 +213,14 @@ class DataPlane:
         return result
 
     async def _batched(self, route: Route, batcher: Batcher, decode: Callable[[LoadedModel], D],
-                       encode: Callable[[D, Inference], R], decode_seconds: float, gone: Gone | None) -> R:
-        """infer, with the forward pass the batcher's: decoded on its own (inline or pooled by its
-        cost), then queued with the other requests for this version."""
+                       encode: Callable[[D, Inference], R], gone: Gone | None) -> R:
+        """infer, with the forward pass the batcher's: decoded inline, then queued with the other
+        requests for this version."""
         model = route.model
         phases: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            if decode_seconds > offload.PARSE_INLINE_SECONDS:
-                decoded = await offload.in_pool(self.work_limiter, lambda: decode(model))
-            else:
-                decoded = decode(model)
+            decoded = decode(model)
         except ServiceError:
             phases["fail"] = time.perf_counter() - started
             self.metrics.observe_inference(model.name, model.version, 0, phases, time.time())
