@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "validation digits too (default 0: off)")
     p.add_argument("--shift-pool", type=int, default=d.shift_pool, metavar="N",
                    help="shifted training digits made once for --shift-augment to draw from")
+    p.add_argument("--style-pool", type=int, default=d.style_pool, metavar="N",
+                   help="digits written as MNIST's writers seldom do (1s with flag and base, printed "
+                   "digits: training/styles.py) added to the --shift-augment pool (default 0)")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="save the parameters here after every epoch")
     p.add_argument("--resume", action="store_true",
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_train=args.limit_train, dropout=args.dropout, model_name=args.model_name,
         outlier_weight=args.outlier_weight, outlier_kinds=tuple(args.outlier_kinds),
         init_from=None if args.init_from is None else str(args.init_from),
-        shift_augment=args.shift_augment, shift_pool=args.shift_pool,
+        shift_augment=args.shift_augment, shift_pool=args.shift_pool, style_pool=args.style_pool,
         checkpoint_dir=None if args.checkpoint_dir is None else str(args.checkpoint_dir),
         resume=args.resume,
     )
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not 0 <= config.shift_augment <= 1:
         print(f"error: --shift-augment {config.shift_augment}: a share from 0 to 1", file=sys.stderr)
+        return 2
+    if config.style_pool and not config.shift_augment:
+        print("error: --style-pool adds to the --shift-augment pool: set --shift-augment too",
+              file=sys.stderr)
         return 2
     data_dir = args.data_dir or default_data_dir()
     if args.download:

@@ -194,6 +194,7 @@ def mixed(picture: Picture, rng: np.random.Generator) -> Picture:
 SHIFTS: dict[str, Shift] = {**SINGLE, "mixed": mixed}
 
 
+STYLES_SHIFTED = 0.6  # of the style digits in the training pool: the rest stay as printed or drawn
 ATTEMPTS = 8  # draws of a shift before a digit is kept unshifted
 
 
@@ -230,3 +231,20 @@ def make_shifted(digits: np.ndarray, seed: int = DEFAULT_SEED,
                  names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Every shift (or `names`) applied to the same digits, each from its own generator."""
     return {name: shifted(digits, name, shift_rng(name, seed)) for name in names or tuple(SHIFTS)}
+
+
+def training_pool(digits: np.ndarray, labels: np.ndarray, size: int, styles: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What `--shift-augment` draws from: `size` of the training digits shifted (`mixed`), and
+    `styles` digits written as MNIST's writers seldom do (training/styles.py), most of them shifted
+    too; (N, 28, 28) uint8 prepared as the image route prepares a file, and their labels."""
+    chosen = rng.choice(len(digits), min(size, len(digits)), replace=False)
+    images, y = shifted(digits[chosen], "mixed", rng), labels[chosen]
+    if styles:
+        from training.styles import style_digits
+
+        written, written_y = style_digits(digits, labels, styles, rng)
+        some = np.flatnonzero(rng.random(styles) < STYLES_SHIFTED)
+        written[some] = shifted(written[some], "mixed", rng)
+        images, y = np.concatenate([images, written]), np.concatenate([y, written_y])
+    return images, y

@@ -15,7 +15,8 @@ the accuracy its full schedule reached.
 sources hand them in and prepared as the image route prepares a file (training/shifts.py `mixed`),
 drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
 than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
-validation digits.
+validation digits. `--style-pool N` adds N digits written as MNIST's writers seldom do (1s with a
+flag and base, printed digits: training/styles.py) to that pool.
 `--checkpoint-dir` saves the parameters after every epoch and `--resume` continues from the latest
 of them (training/checkpoints.py).
 """
@@ -46,14 +47,9 @@ from training.checkpoints import load_checkpoints, save_checkpoint
 from training.data import Mnist, train_val_split
 from training.digit_decision import decide
 from training.optimizers import make_optimizer, make_schedule
-from training.outlier_exposure import (
-    TRAINING_KINDS,
-    digits_set_the_statistics,
-    exposure_loss,
-    outlier_pool,
-)
+from training.outlier_exposure import TRAINING_KINDS, digits_set_the_statistics, exposure_loss, outlier_pool
 from training.shifts import DEFAULT_SEED as SHIFT_EVAL_SEED
-from training.shifts import make_shifted, shifted
+from training.shifts import make_shifted, training_pool
 
 LABELS = [str(d) for d in range(10)]
 SHIFT_SEED_BASE = 2_000_000  # the training shifts' generator: never the evaluation sets' seed
@@ -87,6 +83,7 @@ class TrainConfig:
     init_from: str | None = None  # artifact path whose weights training starts from
     shift_augment: float = 0.0  # share of each batch's digits shifted (training/shifts.py); 0: none
     shift_pool: int = 20000  # shifted training digits made once, drawn from by every batch
+    style_pool: int = 0  # digits in styles MNIST lacks added to that pool (training/styles.py)
     checkpoint_dir: str | None = None  # parameters saved here after every epoch
     resume: bool = False  # continue from the latest checkpoint in checkpoint_dir
 
@@ -171,11 +168,12 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
     shift_px = shift_y = None
     if config.shift_augment > 0 and to_train:
         shift_rng = np.random.default_rng(SHIFT_SEED_BASE + config.seed)
-        chosen = shift_rng.choice(len(train_idx), min(config.shift_pool, len(train_idx)), replace=False)
-        shift_px = shifted(data.train_images[train_idx[chosen]], "mixed", shift_rng) / np.float32(255)
-        shift_y = train_y[chosen]
+        shift_px, shift_y = training_pool(data.train_images[train_idx], train_y, config.shift_pool,
+                                          config.style_pool, shift_rng)
+        shift_px = shift_px / np.float32(255)
         log(f"shift augmentation: {config.shift_augment:.0%} of each batch's digits, from "
-            f"{len(chosen)} shifted training digits")
+            f"{len(shift_px) - config.style_pool} shifted training digits and {config.style_pool} "
+            "in other writing styles")
     step = (first_epoch - 1) * steps_per_epoch
     start = time.perf_counter() - (history.epochs[-1]["seconds"] if history.epochs else 0.0)
     for epoch in range(first_epoch, config.epochs + 1):
