@@ -81,8 +81,9 @@ class Metrics:
         self.agreed = Counter("mnist_candidate_agreed_images", "Of those, images both gave the same digit "
                               "(agreement = agreed / compared).", ["model", "version"], registry=r)
         # Triton's statistics extension, read back by the data plane (service/dataplane/statistics.py)
-        self.phase_count = Counter("mnist_inference_phase", "Inference requests per version and phase "
-                                   "(success, fail, queue, compute_input, compute_infer, compute_output).",
+        self.phase_count = Counter("mnist_inference_phase", "Inference requests per version that ended "
+                                   "in each phase: success (each went through queue, compute_input, "
+                                   "compute_infer and compute_output) or fail.",
                                    ["model", "version", "phase"], registry=r)
         self.phase_seconds = Counter("mnist_inference_phase_seconds", "Cumulative time per version and "
                                      "phase.", ["model", "version", "phase"], registry=r)
@@ -120,12 +121,14 @@ class Metrics:
 
     def observe_predictions(self, digits: np.ndarray, is_digit: np.ndarray | None = None) -> None:
         self.images.inc(len(digits))
-        if is_digit is not None and not is_digit.all():
-            self.not_digits.inc(len(is_digit) - int(np.count_nonzero(is_digit)))
         self.batch_size.observe(len(digits))
         if len(digits) == 1:
             self._digit_series[int(digits[0])].inc()
+            if is_digit is not None and not is_digit[0]:
+                self.not_digits.inc()
             return
+        if is_digit is not None and not is_digit.all():
+            self.not_digits.inc(len(is_digit) - int(np.count_nonzero(is_digit)))
         for digit, count in enumerate(np.bincount(digits, minlength=10).tolist()):
             if count:
                 self._digit_series[digit].inc(count)
@@ -136,7 +139,7 @@ class Metrics:
             v = str(version)
             series = (self.version_requests.labels(name, v), self.inferences.labels(name, v),
                       self.executions.labels(name, v), self.last_inference.labels(name, v),
-                      *(self.phase_count.labels(name, v, p) for p in PHASES),
+                      self.phase_count.labels(name, v, "success"), self.phase_count.labels(name, v, "fail"),
                       *(self.phase_seconds.labels(name, v, p) for p in PHASES))
             self._version_series[(name, version)] = series
         return series
@@ -152,10 +155,11 @@ class Metrics:
             if executions:
                 series[2].inc(executions)
         series[3].set(now)
+        series[5 if "fail" in phases else 4].inc()  # the other phases' counts are the successes'
         for i, phase in enumerate(PHASES):
-            if phase in phases:
-                series[4 + i].inc()
-                series[4 + len(PHASES) + i].inc(phases[phase])
+            seconds = phases.get(phase)
+            if seconds:  # absent, or none spent (an inline request's queue)
+                series[6 + i].inc(seconds)
 
     def observe_batch(self, name: str, version: int, images: int, waited: list[float]) -> None:
         """One forward pass of the batcher: its images, and how long each request in it waited."""

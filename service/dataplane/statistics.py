@@ -9,6 +9,9 @@ from typing import Any
 from service.metrics import PHASES, Metrics
 
 Key = tuple[str, str]  # (model, version)
+# Every successful request went through each of these phases: their counts are the successes'
+COUNTED_AS = {"queue": "success", "compute_input": "success", "compute_infer": "success",
+              "compute_output": "success"}
 
 
 def _sums(metrics: Metrics) -> dict[Key, dict[str, float]]:
@@ -41,7 +44,7 @@ def model_statistics(metrics: Metrics, versions: list[Key]) -> list[dict[str, An
             "last_inference": int(values.get("last", 0.0) * 1000),  # ms since the epoch
             "inference_count": int(values.get("inferences", 0.0)),
             "execution_count": int(values.get("executions", 0.0)),
-            "inference_stats": {phase: {"count": int(values.get(f"count:{phase}", 0.0)),
+            "inference_stats": {phase: {"count": int(values.get(f"count:{COUNTED_AS.get(phase, phase)}", 0)),
                                         "ns": int(values.get(f"seconds:{phase}", 0.0) * 1e9)}
                                 for phase in PHASES},
             "batch_stats": []})
