@@ -48,13 +48,13 @@ def serif_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     width = float(np.clip((picture > 128).sum() / height, 1.5, 4.5))  # pixels of ink per row
     layer = Image.new("L", (28 * SCALE, 28 * SCALE), 0)
     draw = ImageDraw.Draw(layer)
-    pen = max(2, round(width * SCALE * rng.uniform(0.8, 1.1)))
+    pen = max(2, round(width * SCALE * rng.uniform(0.8, 1.6)))  # some flags drawn heavier than the stem
     kind = rng.choice(["flag", "both", "base"], p=[0.4, 0.45, 0.15])
     if kind in ("flag", "both"):
         # below the horizontal, and at least 30 degrees off the stem, or a slanted stem hides it
         stem = np.degrees(np.arctan2(bottom - top, x_top - x_bottom))  # 90: upright, < 90: leaning as "/"
         angle = np.deg2rad(max(min(rng.uniform(25, 60), stem - 30), 5))
-        length = rng.uniform(0.25, 0.45) * height
+        length = rng.uniform(0.25, 0.55) * height
         start = (x_top + 0.5, top + 0.5)
         end = (start[0] - length * np.cos(angle), start[1] + length * np.sin(angle))
         draw.line([tuple(SCALE * np.array(start)), tuple(SCALE * np.array(end))], fill=255, width=pen)
