@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from testkit.answers import v1_batch_answer
 from testkit.server import ServerProcess, running_server
 from testkit.shipped import newest_shipped, shipped_weights
 from training.data import Mnist
@@ -50,13 +50,7 @@ def images(mnist: Mnist) -> np.ndarray:
 def v1_answer(server: ServerProcess, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(digits, probabilities, is_digit) from /v1/predict/batch for the same images and a few
     non-digits (blank, noise) after them."""
-    response = httpx.post(f"{server.base_url}/v1/predict/batch", json={"images": images.tolist()},
-                          timeout=60, trust_env=False)
-    assert response.status_code == 200, response.text
-    predictions = response.json()["predictions"]
-    return (np.array([p["digit"] for p in predictions]),
-            np.array([p["probabilities"] for p in predictions], np.float32),
-            np.array([p["is_digit"] for p in predictions]))
+    return v1_batch_answer(server.base_url, images)
 
 
 def image_input(images: np.ndarray, datatype: str, shape: str, binary: bool) -> triton.InferInput:

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
+from testkit.answers import Answer, v1_batch_answer
 from testkit.server import ServerProcess, free_port, running_server
 from testkit.shipped import newest_shipped, shipped_weights
 from training.data import Mnist
@@ -32,7 +33,6 @@ VERSION = str(newest_shipped(MODEL))
 TOKEN = "grpc-test-token"
 N_IMAGES = 200
 AUTH = {"authorization": f"Bearer {TOKEN}"}
-Answer = tuple[np.ndarray, np.ndarray, np.ndarray]  # digits, probabilities, is_digit
 
 
 class GRPCServer:
@@ -63,13 +63,7 @@ def images(mnist: Mnist) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def v1_answer(server: GRPCServer, images: np.ndarray) -> Answer:
-    response = httpx.post(f"{server.process.base_url}/v1/predict/batch", json={"images": images.tolist()},
-                          timeout=60, trust_env=False)
-    assert response.status_code == 200, response.text
-    predictions = response.json()["predictions"]
-    return (np.array([p["digit"] for p in predictions]),
-            np.array([p["probabilities"] for p in predictions], np.float32),
-            np.array([p["is_digit"] for p in predictions]))
+    return v1_batch_answer(server.process.base_url, images)
 
 
 def check_agrees(result_digits: np.ndarray, proba: np.ndarray, is_digit: np.ndarray,
