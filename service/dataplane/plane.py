@@ -202,8 +202,7 @@ class DataPlane:
                     queued_at = time.perf_counter()
                     done = await offload.in_pool(self.work_limiter, lambda: pooled(queued_at, decoded))
         except ServiceError:
-            phases["fail"] = time.perf_counter() - started
-            self.metrics.observe_inference(model.name, model.version, 0, phases, time.time())
+            self._failed(model, phases, started)
             raise
         result, pixels, predictions = done
         phases.setdefault("queue", 0.0)  # inline: no wait
@@ -222,8 +221,7 @@ class DataPlane:
         try:
             decoded = decode(model)
         except ServiceError:
-            phases["fail"] = time.perf_counter() - started
-            self.metrics.observe_inference(model.name, model.version, 0, phases, time.time())
+            self._failed(model, phases, started)
             raise
         pixels = images_of(decoded)
         phases["compute_input"] = time.perf_counter() - started
@@ -271,6 +269,10 @@ class DataPlane:
                                                                       "compute_output"))
         self._count(model, predictions, phases)
         return result
+
+    def _failed(self, model: LoadedModel, phases: dict[str, float], started: float) -> None:
+        phases["fail"] = time.perf_counter() - started
+        self.metrics.observe_inference(model.name, model.version, 0, phases, time.time())
 
     def _count(self, model: LoadedModel, predictions: Predictions, phases: dict[str, float],
                executions: int = 1) -> None:
