@@ -103,7 +103,9 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
     app.state.metrics = metrics
     app.state.dataplane = plane
     install_error_handlers(app)
+    # The prediction routes first: routes are matched in order, and these are the traffic
     app.include_router(predict.router)
+    app.include_router(v2.infer_router)
     app.include_router(explain.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -34,6 +34,8 @@ from service.dataplane.plane import Inference, ModelRef
 from service.models.loaded_model import LoadedModel
 
 router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
+# The infer routes apart: the app matches routes in order, so it lists them first (service/main.py)
+infer_router = APIRouter(prefix=PATH_PREFIX, tags=["open-inference-protocol"], route_class=DirectRoute)
 # Always served; model_repository only while MNIST_ADMIN_TOKEN turns its routes on
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 NOT_FOUND = {404: V2_ERRORS[404]}
@@ -151,14 +153,14 @@ async def _infer(request: Request, ref: ModelRef) -> Response:
     return await plane_of(request).infer(ref, decode, _encode, parse_seconds, request.is_disconnected)
 
 
-@router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,
+@infer_router.post("/models/{name}/infer", response_model=InferenceResponse, responses=INFER_RESPONSES,
              openapi_extra=INFER_BODY)
 async def infer(request: Request, name: str) -> Response:
     """Predict digits: input `images` (N images, raw 0-255), outputs `probabilities` and `digit`."""
     return await _infer(request, ModelRef(name))
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
+@infer_router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
              responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
 async def infer_version(request: Request, name: str, version: str) -> Response:
     """Predict digits with this version of the model (same body as /v2/models/{name}/infer)."""

@@ -111,7 +111,7 @@ def test_direct_parameters_only_for_endpoints_that_need_no_resolution() -> None:
 
 @pytest.mark.parametrize(("router", "path"), [(predict.router, "/v1/predict"),
                                               (predict.router, "/v1/predict/batch"),
-                                              (v2.router, "/v2/models/{name}/infer")])
+                                              (v2.infer_router, "/v2/models/{name}/infer")])
 def test_prediction_routes_are_called_directly(router: object, path: str) -> None:
     route = next(r for r in router.routes if getattr(r, "path", None) == path)  # type: ignore[attr-defined]
     assert isinstance(route, DirectRoute)
