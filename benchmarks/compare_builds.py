@@ -59,7 +59,8 @@ def in_process(args: argparse.Namespace) -> int:
         order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
         for side in order:
             tree = (args.before if side == "before" else args.after).resolve()
-            out = subprocess.run([sys.executable, str(script), "--tree", str(tree), "--model", args.model],
+            out = subprocess.run([sys.executable, str(script), "--tree", str(tree), "--model", args.model,
+                                  "--requests", str(args.requests)],
                                  cwd=tree, capture_output=True, text=True, check=True, timeout=1800)
             for kind, us in json.loads(out.stdout.splitlines()[-1])["us_per_request"].items():
                 costs[side].setdefault(kind, []).append(us)
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=float, default=4, help="seconds of wrk load per row")
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--requests", type=int, default=1000, help="with --in-process: single requests per run")
     p.add_argument("--in-process", action="store_true", help="CPU per request inside the app "
                    "(benchmarks/asgi_cost.py) instead of wrk against servers")
     args = p.parse_args(argv)
