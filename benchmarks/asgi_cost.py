@@ -22,6 +22,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     tree = args.tree.resolve()
     sys.path[:0] = [str(tree), str(SCRIPT_DIR / "peers")]  # the checkout's service, the peers' requests
+    state = tempfile.mkdtemp(prefix="asgi-cost-")  # the served versions' record: not beside the weights
     os.environ.update({"MNIST_MODEL": args.model, "MNIST_GRPC_PORT": "0", "MNIST_ACCESS_LOG": "true",
-                       "MNIST_WEIGHTS_DIR": str(tree / "weights"), "MNIST_BLAS_THREADS": "1"})
+                       "MNIST_WEIGHTS_DIR": str(tree / "weights"), "MNIST_BLAS_THREADS": "1",
+                       "MNIST_STATE_PATH": str(Path(state) / "serving.json")})
     from inputs import digits
     from kinds import BATCH, request_kinds
 
