@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from service.codecs.v2.protocol import InferenceRequest
 from service.errors import ServiceError
 
 MAX_BATCH = 8
+T = TypeVar("T")
 MAX_BYTES = 1 << 20
 
 
@@ -21,11 +23,11 @@ def check_request(request: InferenceRequest) -> None:
     assert all(name in OUTPUTS for name, _ in request.outputs), request.outputs
 
 
-def check_parse(parse: Callable[[], InferenceRequest]) -> None:
-    """One parse of fuzzed bytes: refused with a 4xx, or a request that passes `check_request`."""
+def check_parse(parse: Callable[[], T], check: Callable[[T], None]) -> None:
+    """One parse of fuzzed bytes: refused with a 4xx, or a result that passes `check`."""
     try:
-        request = parse()
+        parsed = parse()
     except ServiceError as exc:
         assert 400 <= exc.status < 500, exc.status
         return
-    check_request(request)
+    check(parsed)

@@ -8,7 +8,7 @@ import atheris
 with atheris.instrument_imports(include=["service", "neuralnet"]):
     from service.codecs.v2.protocol import parse_infer_request
 
-from fuzz_checks import MAX_BATCH, MAX_BYTES, check_parse
+from fuzz_checks import MAX_BATCH, MAX_BYTES, check_parse, check_request
 
 ENCODINGS = (None, "identity", "gzip", "deflate", " GZIP ", "br")
 CONTENT_TYPES = (None, "application/json", "application/octet-stream", "image/png")
@@ -26,7 +26,7 @@ def test_one_input(data: bytes) -> None:
     length_text = {0: None, 1: "1e3", 2: "9" * 5000}.get(length, str(length - 3))
     body = data[3:]
     check_parse(lambda: parse_infer_request(body, length_text, encoding, MAX_BATCH, MAX_BYTES,
-                                            content_type=content_type))
+                                            content_type=content_type), check_request)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ import atheris
 with atheris.instrument_imports(include=["service", "neuralnet"]):
     from service.codecs.v2.protocol import parse_infer_request
 
-from fuzz_checks import MAX_BATCH, MAX_BYTES, check_parse
+from fuzz_checks import MAX_BATCH, MAX_BYTES, check_parse, check_request
 
 
 def test_one_input(data: bytes) -> None:
-    check_parse(lambda: parse_infer_request(data, None, None, MAX_BATCH, MAX_BYTES))
+    check_parse(lambda: parse_infer_request(data, None, None, MAX_BATCH, MAX_BYTES), check_request)
 
 
 if __name__ == "__main__":
