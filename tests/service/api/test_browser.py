@@ -190,13 +190,16 @@ def test_a_scribble_is_answered_as_not_a_digit(browser: Any, server: ServerProce
 
 
 def saliency_pixels(page: Any) -> dict[str, int]:
-    """How many of the saliency canvas's pixels are strongly red (for) and blue (against)."""
+    """How many of the saliency canvas's pixels are clearly red (for) and blue (against): at least
+    about a third of the way from the dimmed input's grey to full colour. The page scales colours
+    by the largest attribution, and how many pixels come near it depends on the model (mnist-cnn
+    v3's are more concentrated than v2's: 7 of this test's pixels past 150, 13 past 120)."""
     counts: dict[str, int] = page.evaluate("""() => {
         const data = document.getElementById("saliency").getContext("2d").getImageData(0, 0, 28, 28).data;
         let red = 0, blue = 0;
         for (let i = 0; i < data.length; i += 4) {
-            if (data[i] > 150 && data[i] > 2 * data[i + 2]) red++;
-            if (data[i + 2] > 150 && data[i + 2] > 2 * data[i]) blue++;
+            if (data[i] > 120 && data[i] > 2 * data[i + 2]) red++;
+            if (data[i + 2] > 120 && data[i + 2] > 2 * data[i]) blue++;
         }
         return { red, blue };
     }""")
@@ -219,7 +222,7 @@ def test_show_why_draws_the_saliency_of_a_digit_on_a_phone(browser: Any, server:
     assert picture.is_visible() and box["width"] >= 100 and box["x"] + box["width"] <= 375, box
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # still no horizontal scroll
     colours = saliency_pixels(page)
-    assert colours["red"] >= 10, colours  # the strokes that make it a 7
+    assert colours["red"] >= 10 and colours["red"] > colours["blue"], colours  # the strokes that make it a 7
     # with the toggle on, the next prediction brings its own saliency
     shown, _, _ = draw_and_predict(page, mnist.test_images[first_of_each_class(mnist)[1]], touch=True)
     page.wait_for_selector("#why[data-status=ready]", timeout=TIMEOUT_MS)
