@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
         prepare(settings.blas_threads)  # per process, so each uvicorn worker applies it
         if not load:
             yield
+            access_log.flush()
             return
         manager = ModelManager(settings)
         manager.start(pin=pin)
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
             following.cancel()
             if grpc_server is not None:
                 await grpc_server.stop()  # drains, or waits out the drain the signal started
+            access_log.flush()  # the last requests' lines, before the loop that would write them ends
 
     # docs_url/redoc_url None: routes/docs.py serves both pages with their assets from this server
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
