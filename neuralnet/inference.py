@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from neuralnet.artifact import Artifact
+from neuralnet.blas_rows import rows_alike
 from neuralnet.layers import Conv2D, Dense, Dropout, Layer, ReLU
 from neuralnet.losses import log_softmax, softmax
 from neuralnet.network import Sequential
@@ -80,6 +81,22 @@ class InferenceModel:
             for layer in self.serving_layers:
                 if isinstance(layer, Dense):
                     layer.one_row_as_two = True
+
+    def batches_alike(self) -> bool:
+        """Whether an image's logits come out bit for bit the same in any batch as alone, on this
+        process's BLAS (neuralnet/blas_rows.py): what serving requests together relies on."""
+        shape, most = self.input_shape, self.chunk_images or 64  # images in one product at most
+        for layer in self.serving_layers:
+            if isinstance(layer, Dense) and not rows_alike(layer.in_features, layer.out_features, 1, most,
+                                                           self.dtype):
+                return False
+            if isinstance(layer, Conv2D):
+                height, width, _ = layer.output_shape(shape)
+                if not rows_alike(layer.kernel_size ** 2 * layer.in_channels, layer.out_channels,
+                                  height * width, most, self.dtype):
+                    return False
+            shape = layer.output_shape(shape)
+        return True
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, dtype: Any = np.float32, threads: int = 1) -> InferenceModel:

@@ -83,8 +83,10 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
         plane.manager = manager
         for deployment in manager.registry.deployments.values():
             for model in deployment.versions():
+                batcher = plane.batcher(model)  # decided at start-up: a conv network probes the BLAS
                 log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
-                                                "sha256": model.sha256})
+                                                "sha256": model.sha256,
+                                                "batch_max_size": batcher.max_size if batcher else 1})
         following = asyncio.get_running_loop().create_task(manager.follow())
         grpc_server = await start_grpc(settings, plane, access_log, app.title, app.version)
         if grpc_server is not None:

@@ -14,6 +14,7 @@ behave the same whichever protocol a request came by. Every failure is a Service
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from service.models.registry import NotServed, Registry, Route
 # The batcher's most images for a network with conv layers, unless configured: there a forward pass
 # of many images costs much less per image than one at a time (benchmarks/README.md)
 CONV_BATCH_SIZE = 64
+log = logging.getLogger("service")
 D = TypeVar("D")  # what a protocol's codec decoded: (N, 784) pixels, or an object with `.images`
 R = TypeVar("R")  # what its encoder made of the answer
 
@@ -66,7 +68,7 @@ class DataPlane:
         self.work_limiter = CapacityLimiter(settings.work_threads)
         self.comparisons = Comparisons(self.work_limiter, metrics)
         self.max_in_flight, self.in_flight = settings.max_in_flight, 0  # the loop's own count
-        self.batchers: dict[tuple[str, int], tuple[LoadedModel, Batcher]] = {}
+        self.batchers: dict[tuple[str, int], tuple[LoadedModel, Batcher | None]] = {}
 
     # ---- admission: requests worked on at once, whatever their protocol
 
@@ -136,20 +138,30 @@ class DataPlane:
     def batch_size(self, model: LoadedModel) -> int:
         """The batcher's most images for this version (1: it is not batched)."""
         size = self.settings.batching.get(model.name, self.settings.batch_max_size)
-        if size is None:
-            size = CONV_BATCH_SIZE if model.inference.chunk_images else 1
+        if size is None:  # by default a conv network's, where this BLAS keeps batched answers exact
+            size = CONV_BATCH_SIZE if model.inference.chunk_images and self._batches_alike(model) else 1
         return size
+
+    @staticmethod
+    def _batches_alike(model: LoadedModel) -> bool:
+        if model.inference.batches_alike():
+            return True
+        log.warning("batching off: this BLAS computes an image's logits with different last bits in a "
+                    "batch than alone, so batched answers would not be exactly the unbatched ones (is "
+                    "OPENBLAS_CORETYPE forcing a kernel?); MNIST_BATCH_MAX_SIZE turns it on regardless",
+                    extra={"model": model.ident})
+        return False
 
     def batcher(self, model: LoadedModel) -> Batcher | None:
         """This version's batcher, or None when it is not batched."""
         found = self.batchers.get((model.name, model.version))
         if found is not None and found[0] is model:
             return found[1]
+        batcher = None
         size = self.batch_size(model)
-        if size <= 1:
-            return None
-        batcher = Batcher(model, size, self.settings.batch_max_delay_ms / 1000, self.work_limiter,
-                          self.metrics)
+        if size > 1:
+            batcher = Batcher(model, size, self.settings.batch_max_delay_ms / 1000, self.work_limiter,
+                              self.metrics)
         self.batchers[(model.name, model.version)] = (model, batcher)
         return batcher
 

@@ -6,6 +6,7 @@ are never batched."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neuralnet.artifact import load_artifact
+from neuralnet.inference import InferenceModel
 from service.config import Settings
 from service.dataplane.batcher import ClientGone
-from service.dataplane.plane import DataPlane, Inference, ModelRef
+from service.dataplane.plane import CONV_BATCH_SIZE, DataPlane, Inference, ModelRef
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.models.manager import ModelManager
 from service.models.served_state import Candidate, Served, write_state
-from testkit.shipped import shipped_weights
+from testkit.shipped import newest_shipped, shipped_weights
 
 RNG = np.random.default_rng(5)
 
@@ -131,3 +134,27 @@ def test_batch_sizes_per_model(tmp_path: Path, settings: dict[str, Any], expecte
         model = plane.registry.route(name).model
         assert plane.batch_size(model) == size
         assert (plane.batcher(model) is None) == (size == 1)
+
+
+@pytest.mark.parametrize(("settings", "expected"), [({}, 1), ({"batch_max_size": 8}, 8)])
+def test_a_blas_that_would_change_batched_answers_turns_default_batching_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        settings: dict[str, Any], expected: int) -> None:
+    # as on a machine whose OPENBLAS_CORETYPE forces a kernel that sums a row by its place in a batch
+    monkeypatch.setattr(InferenceModel, "batches_alike", lambda self: False)
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)}, **settings)
+    with caplog.at_level(logging.WARNING, logger="service"):
+        assert plane.batch_size(plane.registry.route("mnist-cnn").model) == expected
+    assert ("batching off" in caplog.text) == (expected == 1)  # said only when the default is overruled
+
+
+def test_the_shipped_cnn_is_exact_in_batches_on_this_blas() -> None:
+    """The probe agrees with what it stands for: where it says batching is exact, an image's logits
+    are the same bits alone as in batches of every size up to the batcher's."""
+    artifact = shipped_weights() / "mnist-cnn" / f"{newest_shipped('mnist-cnn')}.npz"
+    model = InferenceModel.from_artifact(load_artifact(artifact))
+    assert model.batches_alike()  # `make test` runs on the kernel NumPy picks (see the Makefile)
+    images = RNG.integers(0, 256, (CONV_BATCH_SIZE, 784)).astype(np.float32)
+    alone = np.concatenate([model.logits(images[i:i + 1]) for i in range(len(images))])
+    for size in (2, 3, 7, 16, 17, 40, CONV_BATCH_SIZE):
+        assert np.array_equal(model.logits(images[:size]), alone[:size]), size
