@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
-from service.api.handlers import install_error_handlers
+from service.api.direct_route import DirectDispatch
+from service.api.handlers import install_error_handlers, service_error_response
 from service.api.logs import AccessLog, configure
 from service.api.middleware import RequestContextMiddleware
 from service.api.responses import JSONResponse
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
         app.include_router(bench.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=access_log,
                        max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds,
-                       plane=plane)
+                       plane=plane, direct=DirectDispatch([*predict.router.routes, *v2.infer_router.routes],
+                                                          service_error_response))
     return app
 
 

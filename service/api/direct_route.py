@@ -1,4 +1,5 @@
-"""`DirectRoute`: an APIRoute whose endpoint needs nothing resolved is called directly.
+"""`DirectRoute`: an APIRoute whose endpoint needs nothing resolved is called directly; and
+`DirectDispatch`: the prediction routes reached without FastAPI's routing layers.
 
 FastAPI resolves every endpoint's parameters on each request (query, headers, cookies,
 dependencies), which costs a one-image prediction about as much as its forward pass. An
@@ -6,19 +7,31 @@ dependencies), which costs a one-image prediction about as much as its forward p
 of that: this route calls it with them straight away. It is documented in OpenAPI like any route
 (the route and its `openapi_extra` are unchanged); an endpoint with any other parameter is
 handled by APIRoute as usual.
+
+Below the middleware, a request still passes five layers (exception handling, the exit stack, the
+router, the included router, the route's wrapper) before such an endpoint, and its answer passes
+them back: together they cost a one-image request as much as the endpoint itself. The request
+middleware hands the traffic routes (`/v1/predict`, `/v2/models/{name}/infer`, ...) straight to
+their endpoints through `DirectDispatch`, rendering a ServiceError as the app's handler does; every
+other request, and any POST these routes do not match, takes the app's routing as before.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, get_route_path
+from starlette.types import Receive, Scope, Send
+
+from service.errors import ServiceError
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+ErrorResponse = Callable[[Request, ServiceError], Awaitable[Response]]
 
 
 def direct_parameters(endpoint: Callable[..., Any], path_params: set[str]) -> tuple[str, list[str]] | None:
@@ -38,6 +51,8 @@ def direct_parameters(endpoint: Callable[..., Any], path_params: set[str]) -> tu
 
 
 class DirectRoute(APIRoute):
+    direct_handler: Handler | None = None  # set when the endpoint can be called directly
+
     def get_route_handler(self) -> Handler:
         found = direct_parameters(self.endpoint, set(self.param_convertors))
         if found is None:
@@ -49,4 +64,36 @@ class DirectRoute(APIRoute):
             response: Response = await endpoint(**{request_name: request}, **{n: path[n] for n in path_names})
             return response
 
+        self.direct_handler = handler
         return handler
+
+
+class DirectDispatch:
+    """The POST routes among `routes` whose endpoints are called directly, matched in order."""
+
+    def __init__(self, routes: Iterable[BaseRoute], error_response: ErrorResponse) -> None:
+        self.table = [(r, r.direct_handler) for r in routes if isinstance(r, DirectRoute)
+                      and r.direct_handler is not None and r.methods == {"POST"}]
+        self.error_response = error_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer the request if it is one of the routes; False (nothing sent) if it is not."""
+        if scope["method"] != "POST":
+            return False
+        path = get_route_path(scope)
+        for route, handler in self.table:
+            match = route.path_regex.match(path)
+            if match is None:
+                continue
+            convert = route.param_convertors
+            scope["route"], scope["endpoint"] = route, route.endpoint
+            scope["path_params"] = {**scope.get("path_params", {}),
+                                    **{k: convert[k].convert(v) for k, v in match.groupdict().items()}}
+            request = Request(scope, receive, send)
+            try:
+                response = await handler(request)
+            except ServiceError as exc:
+                response = await self.error_response(request, exc)
+            await response(scope, receive, send)
+            return True
+        return False

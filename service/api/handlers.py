@@ -38,11 +38,13 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+async def service_error_response(request: Request, exc: ServiceError) -> JSONResponse:
+    return JSONResponse(error_content(request.url.path, exc.status, exc.message, request_id_of(request),
+                                      exc.details, exc.code), status_code=exc.status, headers=exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def api_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_content(request.url.path, exc.status, exc.message, request_id_of(request),
-                                          exc.details, exc.code), status_code=exc.status, headers=exc.headers)
+    app.add_exception_handler(ServiceError, service_error_response)  # type: ignore[arg-type]
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.direct_route import DirectDispatch
 from service.api.handlers import error_content
 from service.api.logs import AccessLog
 from service.dataplane.batcher import ClientGone
@@ -48,8 +49,9 @@ def _request_id(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog, max_body_bytes: int,
-                 plane: DataPlane, body_timeout: float = 30.0) -> None:
+                 plane: DataPlane, body_timeout: float = 30.0, direct: DirectDispatch | None = None) -> None:
         self.app, self.metrics, self.access_log = app, metrics, access_log
+        self.direct = direct  # the traffic routes, answered without the app's routing layers
         self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
         self.plane = plane  # its in-flight limit, shared with every protocol
         # Body reads in progress -> their deadline, checked by one watchdog task: cheaper per request
@@ -89,7 +91,8 @@ class RequestContextMiddleware:
         try:
             body_receive = await self._buffer_body(scope, receive)
             if not isinstance(body_receive, int):
-                await self.app(scope, body_receive, send_with_id)
+                if self.direct is None or not await self.direct(scope, body_receive, send_with_id):
+                    await self.app(scope, body_receive, send_with_id)
             elif body_receive == CLIENT_CLOSED_REQUEST:
                 status = CLIENT_CLOSED_REQUEST
             else:
