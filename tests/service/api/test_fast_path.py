@@ -14,13 +14,15 @@ import pytest
 from anyio import CapacityLimiter
 from fastapi import Request
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.responses import Response
 
-from service.api.direct_route import DirectRoute, direct_parameters
+from service.api.direct_route import DirectDispatch, DirectRoute, direct_parameters
 from service.api.routes import predict, v2
 from service.config import Settings
 from service.dataplane import offload
 from service.main import create_app
+from testkit.shipped import newest_shipped
 
 
 def where_it_ran(seconds: float) -> str:
@@ -128,3 +130,66 @@ def test_direct_routes_answer_and_fail_as_before(client: TestClient, example_dig
     batch = np.zeros((300, 784), np.uint8).tolist()  # long enough to go to the thread pool
     answer = client.post("/v1/predict/batch", json={"images": batch})
     assert answer.status_code == 200 and len(answer.json()["predictions"]) == 300
+
+
+PARITY_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/predict", {"json": {"pixels": [[0] * 28] * 28}}),
+    ("/v1/predict?version=99", {"json": {"pixels": [[0] * 28] * 28}}),
+    ("/v1/predict", {"json": {"pixels": [[300] * 28] * 28}}),
+    ("/v1/predict", {"content": b"{", "headers": {"content-type": "application/json"}}),
+    ("/v1/predict/batch", {"json": {"images": [[0] * 784] * 3}}),
+    ("/v1/predict/batch", {"json": {"images": []}}),
+    ("/v2/models/mnist-mlp/infer", {"json": {"inputs": [{"name": "images", "shape": [1, 784],
+                                                         "datatype": "UINT8", "data": [0] * 784}]}}),
+    ("/v2/models/mnist-mlp/infer", {"json": {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",
+                                                         "data": [1]}]}}),
+    ("/v2/models/nope/infer", {"json": {"inputs": []}}),
+    ("/v2/models/mnist-mlp/versions/99/infer", {"json": {"inputs": []}}),
+    (f"/v2/models/mnist-mlp/versions/{newest_shipped('mnist-mlp')}/infer",
+     {"json": {"inputs": [{"name": "images", "shape": [1, 784], "datatype": "FP32", "data": [0] * 784}]}}),
+]
+
+
+def answers(weights_dir: Path) -> tuple[list[tuple[int, dict[str, str], bytes]], str]:
+    """Each PARITY_REQUESTS' status, headers (less the request id) and body; and the metrics text."""
+    with TestClient(create_app(Settings(weights_dir=weights_dir, model="mnist-mlp"))) as client:
+        got = []
+        for i, (path, kwargs) in enumerate(PARITY_REQUESTS):
+            given = kwargs.get("headers", {})
+            response = client.post(path, **{**kwargs, "headers": {**given, "x-request-id": f"parity-{i}"}})
+            headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+            got.append((response.status_code, headers, response.content))
+        metrics = client.get("/metrics").text
+    return got, metrics
+
+
+def test_the_middleware_answers_the_traffic_routes_as_the_app_routing_would(
+        weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    direct = DirectDispatch.__call__
+
+    async def counted(self: DirectDispatch, scope: Any, receive: Any, send: Any) -> bool:
+        answered = await direct(self, scope, receive, send)
+        calls.append(scope["path"]) if answered else None
+        return answered
+
+    monkeypatch.setattr(DirectDispatch, "__call__", counted)
+    directly, direct_metrics = answers(weights_dir)
+    assert len(calls) == len(PARITY_REQUESTS)  # every one of them answered by the middleware
+
+    async def declined(self: DirectDispatch, scope: Any, receive: Any, send: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(DirectDispatch, "__call__", declined)
+    routed, routed_metrics = answers(weights_dir)
+    assert [status for status, _, _ in directly] == [200, 404, 422, 400, 200, 422, 200, 400, 404, 404, 200]
+    assert directly == routed
+    counted = requests_counted(direct_metrics)
+    assert counted == requests_counted(routed_metrics)
+    assert counted[("/v2/models/{name}/infer", "200")] == 1 and counted[("/v1/predict", "422")] == 1
+
+
+def requests_counted(metrics: str) -> dict[tuple[str, str], float]:
+    return {(s.labels["route"], s.labels["status"]): s.value
+            for family in text_string_to_metric_families(metrics) for s in family.samples
+            if s.name == "mnist_requests_total"}
