@@ -37,7 +37,7 @@ from service.dataplane.plane import DataPlane
 from service.grpc.server import start_grpc
 from service.metrics import Metrics
 from service.models.manager import ModelManager
-from service.process import prepare
+from service.process import freeze_start_up_objects, prepare, unfreeze_objects
 
 log = logging.getLogger("service")
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
                 log.info("model loaded", extra={"model": model.ident, "path": str(model.artifact.path),
                                                 "sha256": model.sha256,
                                                 "batch_max_size": batcher.max_size if batcher else 1})
+        freeze_start_up_objects()
         following = asyncio.get_running_loop().create_task(manager.follow())
         grpc_server = await start_grpc(settings, plane, access_log, app.title, app.version)
         if grpc_server is not None:
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, load: bool = True, pin: bool = 
             if grpc_server is not None:
                 await grpc_server.stop()  # drains, or waits out the drain the signal started
             access_log.flush()  # the last requests' lines, before the loop that would write them ends
+            unfreeze_objects()
 
     # docs_url/redoc_url None: routes/docs.py serves both pages with their assets from this server
     app = FastAPI(title="mnist-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
