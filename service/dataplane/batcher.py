@@ -4,6 +4,7 @@
                            (after MNIST_BATCH_MAX_DELAY_MS, 0 by default: a lone request never waits)
     a batch runs        -> in the thread pool, so the event loop keeps reading requests meanwhile;
                            they queue up and start together as the next batch, up to max_size images
+                           (a pass short enough to run inline, as a lone image's, runs on the loop)
     a batch finishes    -> each request gets its rows; the next batch starts with what queued
 
 So the batch size follows the load: one image at a time when requests come one at a time, many
@@ -100,7 +101,9 @@ class Batcher:
         pixels = batch[0].pixels if len(batch) == 1 else np.concatenate([i.pixels for i in batch])
         started = time.perf_counter()
         try:
-            answered = await offload.in_pool(self.limiter, lambda: self.model.predict(pixels))
+            # a short pass (a lone image) inline, as unbatched: the hop would cost as much as it
+            answered = await offload.run(self.limiter, self.model.forward_seconds(len(pixels)),
+                                         lambda: self.model.predict(pixels))
         except Exception as exc:  # every request of the batch gets the failure, none hangs
             for item in batch:
                 if not item.future.done():
