@@ -56,8 +56,8 @@ def prepare(blas_threads: int) -> None:
 def freeze_start_up_objects() -> None:
     """Once start-up has built the app and loaded the models: what exists then lives as long as
     the app, so the cyclic collector stops scanning it (gc.freeze). Its full collections under
-    load then look at the requests' objects only, instead of pausing the worker for 20-70 ms over
-    the hundreds of thousands that FastAPI, pydantic and NumPy made at import."""
+    load then look at the requests' objects only, instead of pausing the worker (the tail latency
+    of every request in flight) to walk the many that FastAPI, pydantic and NumPy made at import."""
     gc.collect()
     gc.freeze()
 

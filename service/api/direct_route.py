@@ -10,7 +10,7 @@ handled by APIRoute as usual.
 
 Below the middleware, a request still passes five layers (exception handling, the exit stack, the
 router, the included router, the route's wrapper) before such an endpoint, and its answer passes
-them back: together they cost a one-image request as much as the endpoint itself. The request
+them back: a share of a one-image request's cost that the routing decides nothing for. The request
 middleware hands the traffic routes (`/v1/predict`, `/v2/models/{name}/infer`, ...) straight to
 their endpoints through `DirectDispatch`, rendering a ServiceError as the app's handler does; every
 other request, and any POST these routes do not match, takes the app's routing as before.

@@ -3,8 +3,8 @@
 The access log (one line per request) is the hot path: `AccessLog` makes the same shape of line
 without building a `logging.LogRecord` (which costs more than parsing a one-image request), and
 the handler writes access lines together, at most `ACCESS_FLUSH_SECONDS` after the first of them:
-a write per request costs a gRPC call about a fifth of its time, since each write releases the GIL
-to grpc's polling thread and waits to take it back. Any other line writes the pending ones first,
+a write per request is a system call per request, and each one releases the GIL, which under gRPC
+load grpc's polling thread takes before the loop gets it back. Any other line writes the pending ones first,
 so lines keep their order; so do shutdown (the app's lifespan) and interpreter exit.
 """
 

@@ -170,7 +170,8 @@ def test_the_middleware_answers_the_traffic_routes_as_the_app_routing_would(
 
     async def counted(self: DirectDispatch, scope: Any, receive: Any, send: Any) -> bool:
         answered = await direct(self, scope, receive, send)
-        calls.append(scope["path"]) if answered else None
+        if answered:
+            calls.append(scope["path"])
         return answered
 
     monkeypatch.setattr(DirectDispatch, "__call__", counted)
