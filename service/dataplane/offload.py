@@ -13,6 +13,7 @@ pass take is bounded by the tokens, however many requests are in flight.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,7 +39,15 @@ def parse_seconds(body: bytes) -> float:
 
 async def in_pool(limiter: CapacityLimiter, fn: Callable[[], T]) -> T:
     """`fn()` in the thread pool, once one of the limiter's tokens is free."""
-    return await to_thread.run_sync(fn, limiter=limiter)
+    try:
+        return await to_thread.run_sync(fn, limiter=limiter)
+    except BaseException as error:
+        # An error raised in the pool comes back through anyio's finished frame, which holds the
+        # future holding the error: a cycle through every frame of the traceback, the request's
+        # body among their locals, freed only by a full collection. Dropping the finished frames'
+        # locals (the traceback's lines stay) frees the body as soon as the error is answered.
+        traceback.clear_frames(error.__traceback__)
+        raise
 
 
 async def run(limiter: CapacityLimiter, seconds: float, fn: Callable[[], T]) -> T:

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.huge_heads import stream_long_head
-from testkit.proc import reset_peak, status_mib
+from testkit.proc import reset_peak, settle, status_mib
 from testkit.server import HOST, ServerProcess, running_server
 from testkit.worst_cases import PEAK_BOUND_MIB, all_cases
 
@@ -198,6 +198,22 @@ def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: 
         statuses = set(pool.map(send, range(16)))
     assert statuses <= set(case.statuses), statuses
     assert status_mib(pid, "VmHWM") < PEAK_BOUND_MIB
+
+
+def test_bursts_of_refused_large_bodies_leave_the_workers_memory_where_it_was(server: ServerProcess) -> None:
+    """Refused bodies are freed as soon as they are answered, not at the collector's next full
+    pass: otherwise each burst adds its bodies to the worker's size."""
+    pid, body = server.process.pid, b"x" * (8 * 1024 * 1024 - 1024)
+    before = settle(pid)
+
+    def send(_: int) -> int:
+        return httpx.post(f"{server.base_url}/v1/predict/batch", content=body, timeout=60,
+                          headers={"content-type": "text/plain"}).status_code
+
+    for _ in range(3):
+        with ThreadPoolExecutor(16) as pool:
+            assert set(pool.map(send, range(16))) == {415}
+    assert settle(pid) - before < 64  # sixteen such bodies are 128 MiB
 
 
 def exchange(server: ServerProcess, data: bytes) -> bytes:
