@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 PROC = Path("/proc")
+Failure = tuple[float, str]  # (sent: monotonic, what happened)
+KILL_DELIVERY_S = 0.05  # a connection opened this soon after SIGKILL may still be accepted by the worker
 
 
 def _ppid(pid: int) -> int | None:
@@ -72,7 +74,7 @@ class ReadinessPoller(threading.Thread):
         super().__init__(daemon=True)
         self.host, self.port, self.interval, self.timeout = host, port, interval, timeout
         self.polls = 0
-        self.failures: list[tuple[float, str]] = []  # (monotonic time, what happened)
+        self.failures: list[tuple[float, float, str]] = []  # (sent, ended: monotonic, what happened)
         self.slowest_s = 0.0
         self._halt = threading.Event()
 
@@ -92,11 +94,24 @@ class ReadinessPoller(threading.Thread):
         while not self._halt.is_set():
             started = time.monotonic()
             problem = self.poll_once()
-            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+            ended = time.monotonic()
+            self.slowest_s = max(self.slowest_s, ended - started)
             self.polls += 1
             if problem is not None:
-                self.failures.append((started, problem))
+                self.failures.append((started, ended, problem))
             self._halt.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def split_failures(self, kill_at: float | None) -> tuple[list[Failure], list[Failure]]:
+        """(failed polls, polls lost with a killed worker), each as (sent, what): a poll whose
+        connection the killed worker had accepted (sent before the kill, ended after it, no answer)
+        is lost with it, as a request in flight is; a kubelet's failureThreshold absorbs one."""
+        failed: list[Failure] = []
+        lost: list[Failure] = []
+        for sent, ended, what in self.failures:
+            with_worker = (kill_at is not None and sent <= kill_at + KILL_DELIVERY_S and ended >= kill_at
+                           and not what.startswith("status"))
+            (lost if with_worker else failed).append((sent, what))
+        return failed, lost
 
     def stop(self) -> None:
         self._halt.set()

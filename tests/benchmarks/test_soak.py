@@ -17,6 +17,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from soak_load import Totals, classify  # noqa: E402
 from soak_mix import WEIGHTS, build_mix  # noqa: E402
+from soak_monitor import ReadinessPoller  # noqa: E402
 
 RUNS = {  # both run at once (light load: 150 requests/s each), so the module takes ~15 s, not ~30
     "one worker": ["--duration", "6", "--rate", "150"],
@@ -79,6 +80,7 @@ def test_worker_killed(soaks: dict[str, tuple[int, str, dict[str, Any]]]) -> Non
     assert summary["lost_with_killed_worker"] <= CONNECTIONS
     assert_every_kind_as_expected(summary, allowed_errors=summary["lost_with_killed_worker"])
     assert summary["readiness"]["failures"] == [] and summary["readiness"]["polls"] > 50
+    assert len(summary["readiness"]["lost_with_killed_worker"]) <= 1
     assert {c["name"]: c["passed"] for c in summary["checks"]}["worker replaced"] is True
 
 
@@ -96,3 +98,17 @@ def test_classify_counts_only_in_flight_failures_as_lost() -> None:
     assert unexpected == {"v1-single": {"503": 1, "ReadError": 1}, "v1-batch-32": {"wrong-answer": 1}}
     unexpected, lost = classify(totals, expect, kill_at=None)  # no kill: every transport error counts
     assert lost == [] and unexpected["v1-single"]["ReadError"] == 3
+
+
+def test_a_readiness_poll_fails_only_if_the_killed_worker_had_its_connection() -> None:
+    poller = ReadinessPoller("127.0.0.1", 1)
+    poller.failures = [(99.99, 100.01, "RemoteDisconnected: closed without response"),  # the worker's
+                       (99.99, 100.01, "status 503"),  # an answer: the server said not ready
+                       (100.5, 100.5, "ConnectionRefusedError: refused"),  # after the kill: nobody listens
+                       (50.0, 50.1, "RemoteDisconnected: closed without response")]  # no kill near it
+    failed, lost = poller.split_failures(kill_at=100.0)
+    assert lost == [(99.99, "RemoteDisconnected: closed without response")]
+    assert [what for _, what in failed] == ["status 503", "ConnectionRefusedError: refused",
+                                            "RemoteDisconnected: closed without response"]
+    failed, lost = poller.split_failures(kill_at=None)
+    assert lost == [] and len(failed) == 4
