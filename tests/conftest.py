@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from testkit.shipped import shipped_weights
@@ -70,6 +71,12 @@ def example_digit() -> dict[str, Any]:
     """{"label": 7, "pixels": 28 rows of 28 raw 0-255 ints}: a real MNIST test digit."""
     data: dict[str, Any] = json.loads(EXAMPLE_FILE.read_text())
     return data
+
+
+@pytest.fixture(scope="session")
+def seven(example_digit: dict[str, Any]) -> np.ndarray:
+    """The example digit (a 7) as a (28, 28) uint8 array."""
+    return np.array(example_digit["pixels"], np.uint8)
 
 
 DATA_REQUIRED_ENV = "MNIST_DATA_REQUIRED"

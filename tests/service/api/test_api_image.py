@@ -40,11 +40,6 @@ def small_limits_client(weights_dir: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture(scope="module")
-def seven(example_digit: dict[str, Any]) -> np.ndarray:
-    return np.array(example_digit["pixels"], np.uint8)
-
-
 def multipart(client: TestClient, data: bytes, query: str = "", mime: str = "image/png") -> Any:
     return client.post(URL + query, files={"file": ("digit.png", data, mime)})
 
