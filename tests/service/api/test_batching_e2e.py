@@ -75,5 +75,7 @@ def test_a_graceful_stop_answers_every_request_the_batcher_holds(tmp_path: Path)
     assert answered and all(r.status_code == 200 for r in answered), [getattr(r, "status_code", r)
                                                                       for r in results]
     # the others never reached a worker: refused, or closed by the stop before their request was read
-    assert all(isinstance(r, httpx.ConnectError | httpx.RemoteProtocolError)
-               for r in results if not isinstance(r, httpx.Response))
+    # (a request still unread in the socket's buffer, or in the listen queue, is reset: a read error)
+    unanswered = [r for r in results if not isinstance(r, httpx.Response)]
+    assert all(isinstance(r, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError)
+               for r in unanswered), [repr(r) for r in unanswered]
