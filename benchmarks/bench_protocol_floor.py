@@ -7,12 +7,15 @@ single-image requests, `--duration` seconds per load:
   (mnist-serve's HTTP stack), driven by wrk with the /v1 request;
 - bare grpc.aio: a servicer answering ModelInfer with a fixed response, grpcio's asyncio server on
   uvloop (mnist-serve's gRPC stack), driven by h2load with the gRPC request;
+- with `--alternatives`, the same fixed answer from the other Python gRPC servers there are:
+  grpcio's thread-pool server (4 threads) and grpclib's (pure-Python HTTP/2 on asyncio, uvloop;
+  the `bench` extra installs it);
 - mnist-serve (1 worker, the MLP): `/v1/predict` by wrk and ModelInfer by h2load.
 
 The loads alternate round after round, so drift falls on all alike. CPU per request is steadier
 than requests/s on a shared machine: it does not depend on how much CPU the server got.
 
-    python benchmarks/bench_protocol_floor.py [--duration 4] [--rounds 3]
+    python benchmarks/bench_protocol_floor.py [--duration 4] [--rounds 3] [--alternatives]
 """
 
 from __future__ import annotations
@@ -64,15 +67,12 @@ def serve_bare_grpc(port: int) -> None:
     import grpc
     import uvloop
 
-    from service.grpc.protos import inference_pb2 as pb
     from service.grpc.protos.inference_pb2_grpc import (
         GRPCInferenceServiceServicer,
         add_GRPCInferenceServiceServicer_to_server,
     )
 
-    response = pb.ModelInferResponse(model_name=MODEL, model_version="1")
-    response.outputs.add(name="probabilities", datatype="FP32", shape=[1, 10])
-    response.raw_output_contents.append(bytes(40))
+    response = fixed_response()
 
     class Fixed(GRPCInferenceServiceServicer):
         async def ModelInfer(self, request: object, context: object) -> object:
@@ -86,6 +86,68 @@ def serve_bare_grpc(port: int) -> None:
         await server.wait_for_termination()
 
     uvloop.run(main())
+
+
+def fixed_response() -> object:
+    from service.grpc.protos import inference_pb2 as pb
+
+    response = pb.ModelInferResponse(model_name=MODEL, model_version="1")
+    response.outputs.add(name="probabilities", datatype="FP32", shape=[1, 10])
+    response.raw_output_contents.append(bytes(40))
+    return response
+
+
+def serve_bare_grpc_threads(port: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    from service.grpc.protos.inference_pb2_grpc import (
+        GRPCInferenceServiceServicer,
+        add_GRPCInferenceServiceServicer_to_server,
+    )
+
+    response = fixed_response()
+
+    class Fixed(GRPCInferenceServiceServicer):
+        def ModelInfer(self, request: object, context: object) -> object:
+            return response
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    add_GRPCInferenceServiceServicer_to_server(Fixed(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+def serve_bare_grpclib(port: int) -> None:
+    import uvloop
+    from grpclib.const import Cardinality, Handler
+    from grpclib.server import Server, Stream
+
+    from service.grpc.protos import inference_pb2 as pb
+
+    response = fixed_response()
+
+    class Fixed:
+        async def model_infer(self, stream: Stream) -> None:
+            await stream.recv_message()
+            await stream.send_message(response)
+
+        def __mapping__(self) -> dict[str, Handler]:
+            return {"/inference.GRPCInferenceService/ModelInfer": Handler(
+                self.model_infer, Cardinality.UNARY_UNARY, pb.ModelInferRequest, pb.ModelInferResponse)}
+
+    async def main() -> None:
+        server = Server([Fixed()])
+        await server.start("127.0.0.1", port)
+        await server.wait_closed()
+
+    uvloop.run(main())
+
+
+SERVE = {"uvicorn": serve_bare_uvicorn, "grpc": serve_bare_grpc, "grpc-threads": serve_bare_grpc_threads,
+         "grpclib": serve_bare_grpclib}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,7 +166,7 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 
 def bare(stack: ExitStack, kind: str) -> tuple[int, int]:
-    """(pid, port) of a bare server of `kind` (uvicorn or grpc), stopped when the stack closes."""
+    """(pid, port) of a bare server of `kind` (a key of SERVE), stopped when the stack closes."""
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)])
     stack.callback(process.wait)
@@ -117,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--serve", choices=("uvicorn", "grpc"), help=argparse.SUPPRESS)
+    p.add_argument("--alternatives", action="store_true",
+                   help="also grpcio's thread-pool server and grpclib's, answering the same fixed response")
+    p.add_argument("--serve", choices=tuple(SERVE), help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        (serve_bare_uvicorn if args.serve == "uvicorn" else serve_bare_grpc)(args.port)
+        SERVE[args.serve](args.port)
         return 0
     images, _ = digits(1)
     rest = request_kinds(images, MODEL)[("single", "/v1 JSON")]
@@ -143,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
             "mnist-serve gRPC ModelInfer": (ours.process.pid, lambda: run_h2load(
                 f"127.0.0.1:{grpc_port}", grpc_kind, args.duration, CONNECTIONS, 2)),
         }
+        for kind, name in (("grpc-threads", "bare grpcio thread pool (fixed response)"),
+                           ("grpclib", "bare grpclib (fixed response)")) if args.alternatives else ():
+            pid, port = bare(stack, kind)
+            loads[name] = (pid, lambda port=port: run_h2load(  # type: ignore[misc]
+                f"127.0.0.1:{port}", grpc_kind, args.duration, CONNECTIONS, 2))
         costs: dict[str, list[float]] = {name: [] for name in loads}
         rates: dict[str, list[float]] = {name: [] for name in loads}
         for _ in range(args.rounds):
