@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from service.metrics import Metrics
 from service.models.loaded_model import LoadedModel, Predictions
 
 Gone = Callable[[], Awaitable[bool]]  # whether the request's client has hung up
+Answer = tuple[Predictions, float, float]  # a request's rows, its wait for the batch, the batch's pass
 
 
 class ClientGone(Exception):
@@ -41,7 +43,7 @@ class ClientGone(Exception):
 @dataclass
 class Pending:
     pixels: np.ndarray
-    future: asyncio.Future[tuple[Predictions, float, float]]
+    future: asyncio.Future[Answer]
     gone: Gone | None
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -60,14 +62,18 @@ class Batcher:
         self.queue: list[Pending] = []
         self.running: asyncio.Task[None] | None = None
 
-    async def predict(self, pixels: np.ndarray, gone: Gone | None = None) -> tuple[Predictions, float, float]:
+    async def predict(self, pixels: np.ndarray, gone: Gone | None = None) -> Answer:
         """The version's predictions for `pixels`, computed with whatever requests queue with it;
         and the seconds it waited for its batch to start, and the batch's forward pass took."""
+        # the future is awaited, never kept in a local: a failed batch's error holds this frame
+        return await self._queued(pixels, gone)
+
+    def _queued(self, pixels: np.ndarray, gone: Gone | None) -> asyncio.Future[Answer]:
         item = Pending(pixels, asyncio.get_running_loop().create_future(), gone)
         self.queue.append(item)
         if self.running is None:
             self.running = asyncio.get_running_loop().create_task(self._run())
-        return await item.future
+        return item.future
 
     async def _run(self) -> None:
         """Batches, one after another, while requests are queued."""
@@ -105,6 +111,12 @@ class Batcher:
             answered = await offload.run(self.limiter, self.model.forward_seconds(len(pixels)),
                                          lambda: self.model.predict(pixels))
         except Exception as exc:  # every request of the batch gets the failure, none hangs
+            # The error's traceback starts at this frame, which holds the batch, whose futures will
+            # hold the error: a cycle that keeps every request's pixels until a full collection.
+            # Starting the traceback below this frame, with the finished frames' locals dropped,
+            # frees them with the last request's answer.
+            traceback.clear_frames(exc.__traceback__)
+            exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
