@@ -1,7 +1,7 @@
 """How well each score tells digits from generated non-digits (issue 16), per model and per set.
 
     python benchmarks/ood_eval.py [--artifacts weights/mnist-cnn/2.npz weights/mnist-mlp/2.npz]
-                                  [--size 256] [--fit-size 20000] [--markdown out.md]
+                                  [--size 256] [--fit-size 20000] [--markdown out.md] [--grid DIR]
 
 Positives are the 10,000 MNIST test digits; negatives each set of training/outliers (plus
 "fooling", the model's own brightened noise: each sparse-noise image brightened until the model
@@ -64,7 +64,20 @@ def method_scores(h: np.ndarray, z: np.ndarray, maha: Mahalanobis,
     return scores, val_stats
 
 
-def evaluate_model(path: Path, data: Mnist, sets: dict[str, np.ndarray], fit_size: int) -> dict[str, Any]:
+def save_grid(images: np.ndarray, scores: np.ndarray, out: Path, side: int = 8) -> None:
+    """The set's side x side highest-scored images, most digit-like first, dark ink on white, as a PNG:
+    what a score cannot tell from digits, to look at."""
+    from PIL import Image
+
+    tiles = [np.pad(255 - images[i].reshape(28, 28).astype(np.uint8), 1, constant_values=128)
+             for i in np.argsort(-scores)[: side * side]]
+    tiles += [np.full((30, 30), 128, np.uint8)] * (side * side - len(tiles))
+    grid = np.vstack([np.hstack(tiles[r * side:(r + 1) * side]) for r in range(side)])
+    Image.fromarray(grid).resize((grid.shape[1] * 3, grid.shape[0] * 3), Image.Resampling.NEAREST).save(out)
+
+
+def evaluate_model(path: Path, data: Mnist, sets: dict[str, np.ndarray], fit_size: int,
+                   grid_dir: Path | None = None) -> dict[str, Any]:
     model = InferenceModel.from_artifact(load_artifact(path))
     train_idx, val_idx = train_val_split(len(data.train_images))
     start = time.perf_counter()
@@ -81,6 +94,8 @@ def evaluate_model(path: Path, data: Mnist, sets: dict[str, np.ndarray], fit_siz
     rows: dict[str, dict[str, Any]] = {}
     for name, images in all_sets.items():
         s, _ = method_scores(*hidden_and_logits(model, images), maha, stats)
+        if grid_dir is not None:
+            save_grid(images, s["max logit"], grid_dir / f"{path.parent.name}-v{path.stem}-{name}.png")
         rows[name] = {m: (auroc(test[m], s[m]), false_positive_rate(s[m], thresholds[m])) for m in METHODS}
         rows[name]["confident"] = float((s["softmax"] > CONFIDENT).mean())
     return {"name": path.parent.name, "version": path.stem, "path": str(path), "accuracy": accuracy,
@@ -111,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fit-size", type=int, default=20000, help="training images for Mahalanobis")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
+    p.add_argument("--grid", type=Path, default=None, metavar="DIR",
+                   help="also save each set's 64 highest-scored images (max logit) there as PNGs")
     args = p.parse_args(argv)
+    if args.grid:
+        args.grid.mkdir(parents=True, exist_ok=True)
     data = load_mnist(args.data_dir or default_data_dir())
     sets = make_sets(args.size, args.seed, tuple(args.sets))
     command = " ".join(["python benchmarks/ood_eval.py", *(argv or sys.argv[1:])])
@@ -119,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
            f"seed {args.seed}; AUROC and FPR in %, FPR at the threshold accepting "
            f"{100 * ACCEPT:.1f} % of validation digits\n"]
     for path in args.artifacts:
-        result = evaluate_model(path, data, sets, args.fit_size)
+        result = evaluate_model(path, data, sets, args.fit_size, args.grid)
         out.append(markdown(result))
         print(out[-1], flush=True)
     if args.markdown:

@@ -7,7 +7,9 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -21,7 +23,7 @@ def test_prints_a_row_per_set_with_auroc_and_fpr(mnist_data_dir: Path, tmp_path:
     out = tmp_path / "ood.md"
     assert main(["--artifacts", str(REPO_ROOT / "weights/mnist-mlp/1.npz"), "--data-dir", str(mnist_data_dir),
                  "--size", "16", "--fit-size", "2000", "--sets", "uniform", "letters",
-                 "--markdown", str(out)]) == 0
+                 "--markdown", str(out), "--grid", str(tmp_path / "grids")]) == 0
     printed = capsys.readouterr().out
     assert "test accuracy 99.23 %" in printed
     rows = {line.split("|")[1].strip(): line for line in printed.splitlines() if line.startswith("| ")}
@@ -31,3 +33,10 @@ def test_prints_a_row_per_set_with_auroc_and_fpr(mnist_data_dir: Path, tmp_path:
         assert len(cells) == len(METHODS)
         assert all(0 <= float(a) <= 100 and 0 <= float(f) <= 100 for a, f in cells)
     assert out.read_text().count("| uniform |") == 1
+    # what each set has that looks most like a digit, to look at: 16 tiles of 28 px (in a frame), 3x
+    for name in ("uniform", "letters", "fooling"):
+        with Image.open(tmp_path / "grids" / f"mnist-mlp-v1-{name}.png") as grid:
+            assert grid.size == (8 * 30 * 3, 8 * 30 * 3)
+            pixels = np.asarray(grid.convert("L"))
+            assert np.ptp(pixels[3:87, 3:87]) > 0  # the first tile an image, not the flat filler
+            assert np.ptp(pixels[-87:-3, -87:-3]) == 0  # of 64 places, the 16 images fill the first
