@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="save the parameters here after every epoch")
     p.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint in --checkpoint-dir (same other options)")
+    p.add_argument("--average-from", type=int, default=None, metavar="EPOCH",
+                   help="ship the mean of the weights after epochs EPOCH..last (from --checkpoint-dir) "
+                   "instead of the best epoch's; with --resume after the last epoch, no training runs")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -99,10 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         init_from=None if args.init_from is None else str(args.init_from),
         shift_augment=args.shift_augment, shift_pool=args.shift_pool, style_pool=args.style_pool,
         checkpoint_dir=None if args.checkpoint_dir is None else str(args.checkpoint_dir),
-        resume=args.resume,
+        resume=args.resume, average_from=args.average_from,
     )
-    if config.resume and config.checkpoint_dir is None:
-        print("error: --resume needs --checkpoint-dir", file=sys.stderr)
+    for flag, given in (("--resume", config.resume), ("--average-from", config.average_from is not None)):
+        if given and config.checkpoint_dir is None:
+            print(f"error: {flag} needs --checkpoint-dir", file=sys.stderr)
+            return 2
+    if config.average_from is not None and not 1 <= config.average_from <= config.epochs:
+        print(f"error: --average-from {config.average_from}: an epoch from 1 to --epochs {config.epochs}",
+              file=sys.stderr)
         return 2
     if not 0 <= config.shift_augment <= 1:
         print(f"error: --shift-augment {config.shift_augment}: a share from 0 to 1", file=sys.stderr)
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     metadata, arrays = make_metadata(config, model, metrics, history, data, command)
     path = save_artifact(args.weights_dir, metadata, arrays)
     print(f"test accuracy {metrics['test_accuracy']:.4f}  (val {metrics['val_accuracy']:.4f}, "
-          f"best epoch {metrics['best_epoch']}, {metrics['wall_time_seconds']:.0f}s)")
+          f"epoch {metrics['best_epoch']}, {metrics['wall_time_seconds']:.0f}s)")
     print(f"artifact: {path}")
     if args.report:
         from training.report import write_report

@@ -2,9 +2,9 @@
 
 Mini-batch training: for each batch, augment (optional), normalise x = (pixels/255 - mean)/std,
 forward, softmax cross-entropy, backward, optimizer step with the scheduled learning rate.
-After each epoch the validation split is scored and the best-on-validation parameters kept;
-the test set is scored once, at the end, with those parameters. The result is written as a
-new artifact version (see neuralnet/artifact.py) with a report folder next to it.
+After each epoch the validation split is scored and the best-on-validation parameters kept
+(or, with `--average-from E`, the mean of the checkpoints' from epoch E on: training/averaging.py);
+the test set is scored once, at the end. The result is a new artifact version (neuralnet/artifact.py).
 
 `--init-from ARTIFACT` starts from a shipped version's weights instead of random ones (its batch
 norms are folded: the network trains without them) and keeps its normalisation constants, so a few
@@ -16,9 +16,8 @@ sources hand them in and prepared as the image route prepares a file (training/s
 drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
 than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
 validation digits. `--style-pool N` adds N digits written as MNIST's writers seldom do (1s with a
-flag and base, printed digits: training/styles.py) to that pool.
-`--checkpoint-dir` saves the parameters after every epoch and `--resume` continues from the latest
-of them (training/checkpoints.py).
+flag and base, printed digits: training/styles.py) to that pool. `--checkpoint-dir` saves the
+parameters after every epoch, `--resume` continues from the latest.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE, normalise
 from training.architectures import build_cnn, build_mlp
 from training.augment import AffineConfig, random_affine
+from training.averaging import average_epochs
 from training.calibration import calibrate
 from training.checkpoints import load_checkpoints, save_checkpoint
 from training.data import Mnist, train_val_split
@@ -86,6 +86,7 @@ class TrainConfig:
     style_pool: int = 0  # digits in styles MNIST lacks added to that pool (training/styles.py)
     checkpoint_dir: str | None = None  # parameters saved here after every epoch
     resume: bool = False  # continue from the latest checkpoint in checkpoint_dir
+    average_from: int | None = None  # ship the mean of epochs' weights from this one on (averaging.py)
 
     @property
     def name(self) -> str:
@@ -225,6 +226,10 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             save_checkpoint(Path(config.checkpoint_dir), epoch, model.state(), row)
     assert best is not None
     model.load_state(best[1])
+    chosen: int | list[int] = best[2]
+    if config.average_from is not None and config.checkpoint_dir is not None:
+        chosen = average_epochs(model, Path(config.checkpoint_dir), config.average_from,
+                                normalise(data.train_images[train_idx], mean, std))
     wall = time.perf_counter() - start
     train_loss, train_acc, _ = evaluate(model, normalise(data.train_images[train_idx], mean, std), train_y)
     val_loss, val_acc, val_logits = evaluate(model, x_val, y_val)
@@ -252,7 +257,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         "train_accuracy": train_acc, "train_loss": train_loss,
         "val_accuracy": val_acc, "val_loss": val_loss,
         "test_accuracy": test_acc, "test_loss": test_loss,
-        "best_epoch": best[2], "wall_time_seconds": wall,
+        "best_epoch": chosen, "wall_time_seconds": wall,
         "normalisation": {"mean": mean, "std": std},
         "calibration": calibration, "ood": ood,
         "init_from": None if initial is None else {"model_name": initial.name, "version": initial.version,
