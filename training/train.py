@@ -248,7 +248,7 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                         for name, px in make_shifted(raw_test, SHIFT_EVAL_SEED + 1).items()}
     ood = decide(val_logits, test_logits, logits_of,
                  (calibration["method"], calibration["temperature"]),  # type: ignore[arg-type]
-                 f"outlier exposure, weight {config.outlier_weight}" if pool is not None else "none",
+                 f"outlier exposure, weight {config.outlier_weight}" if config.outlier_weight > 0 else "none",
                  shifted_val_logits=shifted_val, shifted_test=shifted_test)
     log(f"{calibration['method']} {calibration['temperature']:.3f}: test ECE "
         f"{calibration['test_before']['ece']:.4f} -> {calibration['test_after']['ece']:.4f}; "  # type: ignore[index]

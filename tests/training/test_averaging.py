@@ -46,7 +46,8 @@ def test_the_cli_ships_the_average_of_a_finished_run_without_training_again(mnis
                                                                             capsys) -> None:
     weights, ck = tmp_path / "weights", tmp_path / "ck"
     args = ["--arch", "mlp", "--epochs", "3", "--limit-train", "1000", "--no-progress", "--no-report",
-            "--weights-dir", str(weights), "--seed", "4", "--checkpoint-dir", str(ck)]
+            "--weights-dir", str(weights), "--seed", "4", "--checkpoint-dir", str(ck),
+            "--outlier-weight", "0.5", "--outlier-kinds", "blank"]
     assert main(args) == 0
     best = load_artifact(weights / "mnist-mlp" / "1.npz")
     assert main([*args, "--resume", "--average-from", "2"]) == 0
@@ -54,6 +55,8 @@ def test_the_cli_ships_the_average_of_a_finished_run_without_training_again(mnis
     assert averaged.metadata["training"]["average_from"] == 2
     assert averaged.metadata["metrics"]["best_epoch"] == [2, 3]
     assert averaged.metadata["history"] == best.metadata["history"]  # nothing trained again
+    # how the weights were trained is recorded as it was, though this invocation trained nothing
+    assert averaged.metadata["ood"]["outlier_training"] == "outlier exposure, weight 0.5"
     assert not np.array_equal(averaged.arrays["layers.1.W"], best.arrays["layers.1.W"])
     assert averaged.metadata["metrics"]["test_accuracy"] > 0.8  # a working network, not a broken mix
     assert "epoch [2, 3]" in capsys.readouterr().out
