@@ -1,23 +1,20 @@
 """The training loop behind `mnist-train` (training/cli.py).
 
-Mini-batch training: for each batch, augment (optional), normalise x = (pixels/255 - mean)/std,
-forward, softmax cross-entropy, backward, optimizer step with the scheduled learning rate.
-After each epoch the validation split is scored and the best-on-validation parameters kept
-(or, with `--average-from E`, the mean of the checkpoints' from epoch E on: training/averaging.py);
-the test set is scored once, at the end. The result is a new artifact version (neuralnet/artifact.py).
+Mini-batch training: augment, normalise x = (pixels/255 - mean)/std, forward, softmax cross-entropy,
+backward, optimizer step. The best-on-validation epoch's parameters are kept (with `--average-from
+E` the mean of the checkpoints' from epoch E on: training/averaging.py); the test set is scored once,
+at the end. The result is a new artifact version (neuralnet/artifact.py).
 
-`--init-from ARTIFACT` starts from a shipped version's weights instead of random ones (its batch
-norms are folded: the network trains without them) and keeps its normalisation constants, so a few
-epochs at a low learning rate add what the version lacks (e.g. outlier exposure) without losing
-the accuracy its full schedule reached.
+`--init-from ARTIFACT` starts from a shipped version's weights (batch norms folded: it trains
+without them) and its normalisation constants: a few epochs at a low learning rate add what the
+version lacks (e.g. outlier exposure) without losing what its full schedule reached.
 
 `--shift-augment P` replaces a share P of each batch's digits by training digits shifted as other
 sources hand them in and prepared as the image route prepares a file (training/shifts.py `mixed`),
-drawn from a pool of `--shift-pool` made once (a shifted digit costs milliseconds to make: more
-than the network's step on it); the "not a digit" threshold is then fitted on clean and shifted
-validation digits. `--style-pool N` adds N digits written as MNIST's writers seldom do (1s with a
-flag and base, printed digits: training/styles.py) to that pool. `--checkpoint-dir` saves the
-parameters after every epoch, `--resume` continues from the latest.
+drawn from a pool of `--shift-pool` made once (a shifted digit costs more to make than the
+network's step on it); the "not a digit" threshold is then fitted on clean and shifted validation
+digits. `--style-pool N` adds digits in styles MNIST lacks (training/styles.py) to that pool.
+`--checkpoint-dir` saves the parameters after every epoch, `--resume` continues from the latest.
 """
 
 from __future__ import annotations
@@ -226,12 +223,12 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
             save_checkpoint(Path(config.checkpoint_dir), epoch, model.state(), row)
     assert best is not None
     model.load_state(best[1])
+    x_train = normalise(data.train_images[train_idx], mean, std)
     chosen: int | list[int] = best[2]
     if config.average_from is not None and config.checkpoint_dir is not None:
-        chosen = average_epochs(model, Path(config.checkpoint_dir), config.average_from,
-                                normalise(data.train_images[train_idx], mean, std))
+        chosen = average_epochs(model, Path(config.checkpoint_dir), config.average_from, x_train)
     wall = time.perf_counter() - start
-    train_loss, train_acc, _ = evaluate(model, normalise(data.train_images[train_idx], mean, std), train_y)
+    train_loss, train_acc, _ = evaluate(model, x_train, train_y)
     val_loss, val_acc, val_logits = evaluate(model, x_val, y_val)
     x_test = normalise(data.test_images, mean, std)
     test_loss, test_acc, test_logits = evaluate(model, x_test, data.test_labels)
