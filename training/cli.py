@@ -11,10 +11,11 @@ from pathlib import Path
 
 from neuralnet.artifact import ArtifactError, read_metadata, save_artifact
 from training.data import DATA_DIR_ENV, IdxError, default_data_dir, load_mnist
+from training.metadata import make_metadata
 from training.outlier_exposure import TRAINING_KINDS
 from training.outliers import SETS
 from training.shifts import SHIFTS
-from training.train import TrainConfig, TrainingDiverged, make_metadata, train
+from training.train import TrainConfig, TrainingDiverged, train
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--average-from", type=int, default=None, metavar="EPOCH",
                    help="ship the mean of the weights after epochs EPOCH..last (from --checkpoint-dir) "
                    "instead of the best epoch's; with --resume after the last epoch, no training runs")
+    p.add_argument("--distill-from", type=Path, nargs="+", default=[], metavar="ARTIFACT",
+                   help="teachers: the digits also learn these versions' mean logits on the same "
+                   "augmented images (distillation: one network's cost, an ensemble's answers)")
+    p.add_argument("--distill-weight", type=float, default=d.distill_weight, metavar="SHARE",
+                   help=f"the teachers' share (0-1) of the digits' loss (default {d.distill_weight})")
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature, metavar="T",
+                   help=f"softmax temperature of the teachers' and the network's answers compared "
+                   f"(default {d.distill_temperature})")
     p.add_argument("--no-report", dest="report", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
@@ -80,6 +89,12 @@ def _how_to_get_mnist(data_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for teacher in args.distill_from:
+        try:
+            read_metadata(teacher)
+        except (ArtifactError, OSError) as exc:
+            print(f"error: --distill-from: {exc}", file=sys.stderr)
+            return 2
     if args.init_from is not None:
         try:
             start = read_metadata(args.init_from)
@@ -103,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         shift_augment=args.shift_augment, shift_pool=args.shift_pool, style_pool=args.style_pool,
         checkpoint_dir=None if args.checkpoint_dir is None else str(args.checkpoint_dir),
         resume=args.resume, average_from=args.average_from,
+        distill_from=tuple(str(path) for path in args.distill_from), distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
     )
     for flag, given in (("--resume", config.resume), ("--average-from", config.average_from is not None)):
         if given and config.checkpoint_dir is None:
@@ -111,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     if config.average_from is not None and not 1 <= config.average_from <= config.epochs:
         print(f"error: --average-from {config.average_from}: an epoch from 1 to --epochs {config.epochs}",
               file=sys.stderr)
+        return 2
+    if not 0 <= config.distill_weight <= 1 or config.distill_temperature <= 0:
+        print(f"error: --distill-weight {config.distill_weight} (a share from 0 to 1), --distill-temperature "
+              f"{config.distill_temperature} (above 0)", file=sys.stderr)
         return 2
     if not 0 <= config.shift_augment <= 1:
         print(f"error: --shift-augment {config.shift_augment}: a share from 0 to 1", file=sys.stderr)

@@ -41,11 +41,12 @@ def outlier_pool(kinds: tuple[str, ...], per_kind: int, seed: int) -> np.ndarray
     return np.concatenate(list(make_sets(per_kind, POOL_SEED_BASE + seed, kinds).values()))
 
 
-def exposure_loss(logits: np.ndarray, labels: np.ndarray, weight: float,
-                  classes: int = 10) -> tuple[float, np.ndarray]:
-    """Loss and dL/dlogits for a batch whose first len(labels) rows are digits, the rest outliers."""
+def exposure_loss(logits: np.ndarray, labels: np.ndarray, weight: float, classes: int = 10,
+                  digits: tuple[float, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+    """Loss and dL/dlogits for a batch whose first len(labels) rows are digits, the rest outliers.
+    `digits`: the digits' own loss and gradient when another loss gives them (distillation)."""
     n = len(labels)
-    loss, grad_digits = softmax_cross_entropy(logits[:n], one_hot(labels, classes, logits.dtype))
+    loss, grad_digits = digits or softmax_cross_entropy(logits[:n], one_hot(labels, classes, logits.dtype))
     if n == len(logits):
         return loss, grad_digits
     uniform = np.full((len(logits) - n, classes), 1 / classes, logits.dtype)

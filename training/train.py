@@ -15,17 +15,16 @@ drawn from a pool of `--shift-pool` made once (a shifted digit costs more to mak
 network's step on it); the "not a digit" threshold is then fitted on clean and shifted validation
 digits. `--style-pool N` adds digits in styles MNIST lacks (training/styles.py) to that pool.
 `--checkpoint-dir` saves the parameters after every epoch, `--resume` continues from the latest.
+`--distill-from ARTIFACT...` also teaches the digits what those versions answer (training/distillation.py).
 """
 
 from __future__ import annotations
 
 import math
-import platform
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from training.calibration import calibrate
 from training.checkpoints import load_checkpoints, save_checkpoint
 from training.data import Mnist, train_val_split
 from training.digit_decision import decide
+from training.distillation import Teachers
 from training.optimizers import make_optimizer, make_schedule
 from training.outlier_exposure import TRAINING_KINDS, digits_set_the_statistics, exposure_loss, outlier_pool
 from training.shifts import DEFAULT_SEED as SHIFT_EVAL_SEED
@@ -84,6 +84,9 @@ class TrainConfig:
     checkpoint_dir: str | None = None  # parameters saved here after every epoch
     resume: bool = False  # continue from the latest checkpoint in checkpoint_dir
     average_from: int | None = None  # ship the mean of epochs' weights from this one on (averaging.py)
+    distill_from: tuple[str, ...] = ()  # artifacts whose mean logits the digits also learn (distillation.py)
+    distill_weight: float = 0.5  # the teachers' share of the digits' loss
+    distill_temperature: float = 2.0
 
     @property
     def name(self) -> str:
@@ -160,6 +163,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         kinds = config.outlier_kinds or TRAINING_KINDS
         pool = outlier_pool(kinds, config.outlier_pool, config.seed).astype(np.float32) / 255.0
         log(f"outlier exposure: lambda {config.outlier_weight}, {len(pool)} outliers ({', '.join(kinds)})")
+    teachers = (Teachers.load(config.distill_from, config.distill_weight, config.distill_temperature)
+                if config.distill_from else None)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay)
     schedule = make_schedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
     affine = AffineConfig()
@@ -196,7 +201,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
                 digits_set_the_statistics(model, len(idx))
             x = ((px - np.float32(mean)) / np.float32(std)).reshape(len(px), *INPUT_SHAPE)
             logits = model.forward(x, training=True)
-            loss, grad = exposure_loss(logits, y, config.outlier_weight)
+            taught = None if teachers is None else teachers.loss(logits[: len(idx)], y, px[: len(idx)])
+            loss, grad = exposure_loss(logits, y, config.outlier_weight, digits=taught)
             logits = logits[: len(idx)]
             if not math.isfinite(loss):
                 raise TrainingDiverged(
@@ -259,42 +265,6 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True,
         "calibration": calibration, "ood": ood,
         "init_from": None if initial is None else {"model_name": initial.name, "version": initial.version,
                                                     "sha256": initial.sha256},
+        "distilled_from": [] if teachers is None else teachers.provenance,
     }
     return model, metrics, history
-
-
-def make_metadata(config: TrainConfig, model: Sequential, metrics: dict[str, Any], history: History,
-                  data: Mnist, command: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    architecture, arrays = model.export()
-    norm = metrics["normalisation"]
-    metadata = {
-        "model_name": config.name,
-        "architecture": architecture,
-        "input": {
-            "shape": list(INPUT_SHAPE), "layout": "NHWC", "dtype": "float32",
-            "pixel_range": [0, 255], "polarity": "white digit on black (MNIST)",
-            "scale": 1 / 255, "mean": norm["mean"], "std": norm["std"],
-            "formula": "x = (pixels * scale - mean) / std",
-        },
-        "labels": LABELS,
-        "parameter_count": int(sum(a.size for a in arrays.values())),
-        "training": {
-            **{k: v for k, v in asdict(config).items()
-               if k not in ("model_name", "init_from", "checkpoint_dir", "resume")},
-            "init_from": metrics["init_from"],
-            "augmentation": AffineConfig().as_dict() if config.augment else None,
-            "batchnorm_folded": any(layer.kind == "batchnorm" for layer in model.layers),
-            "command": command,
-        },
-        "metrics": {k: v for k, v in metrics.items()
-                    if k not in ("normalisation", "calibration", "ood", "init_from")},
-        "calibration": metrics["calibration"],
-        "ood": metrics["ood"],
-        "history": history.epochs,
-        "data_sha256": data.sha256,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "training_wall_time_seconds": metrics["wall_time_seconds"],
-    }
-    return metadata, arrays
