@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from testkit.server import running_server
 from testkit.shipped import shipped_weights
 from tests.deploy.deploy_files import REPO_ROOT
@@ -42,6 +44,7 @@ def rollout_examples() -> tuple[str, list[Example]]:
     return server.group(2).strip(), examples
 
 
+@pytest.mark.slow
 def test_the_rollout_walkthrough_runs_as_written(tmp_path: Path, mnist_data_dir: Path) -> None:
     server_line, examples = rollout_examples()
     assert len(examples) >= 6

@@ -27,6 +27,7 @@ def test_shipped_model_exists_with_version_1(name: str) -> None:
     assert 1 in list_versions(WEIGHTS / name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "version"), VERSIONS)
 def test_shipped_model_matches_its_recorded_test_accuracy(name: str, version: int, mnist: Mnist) -> None:
     artifact = load_artifact(WEIGHTS / name / f"{version}.npz")

@@ -30,6 +30,7 @@ def test_short_mlp_run_reaches_92_percent_on_the_test_set(mnist: Mnist) -> None:
     assert history.epochs[-1]["train_loss"] < history.epochs[0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_short_cnn_run_learns(mnist: Mnist) -> None:
     config = TrainConfig(arch="cnn", epochs=1, limit_train=2000, augment=True, seed=1)
     _, metrics, _ = train(config, mnist, progress=False, log=lambda _: None)
@@ -52,6 +53,7 @@ def test_loss_of_one_batch_goes_down(mnist: Mnist, arch: str) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_weights(mnist: Mnist) -> None:
     config = replace(QUICK, epochs=1, limit_train=1500, augment=True)
     first, _, _ = train(config, mnist, progress=False, log=lambda _: None)
@@ -81,6 +83,7 @@ def test_too_high_learning_rate_is_reported_by_the_cli(mnist: Mnist, tmp_path, c
     assert list_versions(tmp_path / "w" / "mnist-mlp") == []  # nothing written
 
 
+@pytest.mark.slow
 def test_cli_writes_new_versions_with_metadata_and_report(mnist: Mnist, tmp_path, capsys) -> None:
     weights = tmp_path / "weights"
     args = ["--arch", "mlp", "--epochs", "1", "--limit-train", "1000", "--no-progress",
@@ -125,6 +128,7 @@ def test_normalisation_stats_reproduce_the_shipped_models_constants(mnist: Mnist
         assert (recorded["mean"], recorded["std"]) == (mean, std)
 
 
+@pytest.mark.slow
 def test_init_from_continues_an_artifact_instead_of_starting_again(mnist: Mnist, tmp_path, capsys) -> None:
     weights = tmp_path / "weights"
     base = ["--epochs", "1", "--no-progress", "--no-report", "--weights-dir", str(weights), "--seed", "3"]
