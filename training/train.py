@@ -131,6 +131,8 @@ def from_artifact(artifact: Artifact, rng: np.random.Generator) -> Sequential:
 def train(config: TrainConfig, data: Mnist, progress: bool = True,
           log: Any = print) -> tuple[Sequential, dict[str, Any], History]:
     """Train a model; returns it (best-on-validation weights), a metrics dict and the history."""
+    if config.average_from is not None and config.checkpoint_dir is None:  # refused before any training
+        raise ValueError("average_from needs checkpoint_dir: the epochs' weights are averaged from there")
     rng = np.random.default_rng(config.seed)
     train_idx, val_idx = train_val_split(len(data.train_images), config.val_size, config.split_seed)
     if config.limit_train is not None:

@@ -12,6 +12,7 @@ from training.averaging import averaged_state, refit_batchnorm
 from training.checkpoints import Checkpoint
 from training.cli import main
 from training.data import Mnist
+from training.train import TrainConfig, train
 
 
 def checkpoint(epoch: int, w: float) -> Checkpoint:
@@ -71,3 +72,9 @@ def test_average_from_is_checked_before_anything_runs(tmp_path, capsys, extra, m
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_averaging_without_checkpoints_is_refused_before_any_training(mnist: Mnist) -> None:
+    config = TrainConfig(arch="mlp", epochs=1, limit_train=100, average_from=1)
+    with pytest.raises(ValueError, match="average_from needs checkpoint_dir"):
+        train(config, mnist, progress=False, log=lambda *a: pytest.fail("it trained"))
