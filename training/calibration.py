@@ -97,15 +97,20 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, test_logits: np.nd
         fitted[method] = {"temperature": temperature, "validation_nll": nll}
     method = "temperature"
     temperature = fitted[method]["temperature"]
+    chosen_by = "the plain temperature keeps the logits' scale (the not-a-digit signal)"
+    validation_before = calibration_measures(val_logits, val_labels)
+    if calibration_measures(val_logits, val_labels, temperature)["ece"] >= validation_before["ece"]:
+        temperature = 1.0
+        chosen_by += "; the fitted one did not lower the validation ECE, so T = 1"
     return {
         "method": method,
         "temperature": temperature,
         "fitted_on": "validation",
-        "chosen_by": "the plain temperature keeps the logits' scale (the not-a-digit signal)",
+        "chosen_by": chosen_by,
         "candidates": fitted,
         "bins": ECE_BINS,
         "test_before": calibration_measures(test_logits, test_labels),
         "test_after": calibration_measures(test_logits, test_labels, temperature, method=method),
-        "validation_before": calibration_measures(val_logits, val_labels),
+        "validation_before": validation_before,
         "validation_after": calibration_measures(val_logits, val_labels, temperature, method=method),
     }

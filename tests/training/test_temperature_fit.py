@@ -60,3 +60,23 @@ def test_calibrate_keeps_the_logits_scale_that_says_no_idea() -> None:
         top = softmax(calibrated_logits(unsure, method, figures["temperature"])).max()
         assert (top < 0.2) == (method == "temperature"), (method, top)
     assert record["test_after"]["nll"] < record["test_before"]["nll"]
+
+
+def test_a_temperature_that_would_raise_the_validation_ece_is_not_applied() -> None:
+    # labels drawn from the logits' own softmax: calibrated already; the NLL fit lands near 1, and
+    # on this draw it would double the ECE
+    z, labels = sampled(2000, 1.0, seed=6)
+    record = calibrate(z, labels, z, labels)
+    fitted = record["candidates"]["temperature"]["temperature"]
+    assert fitted != 1.0
+    assert calibration_measures(z, labels, fitted)["ece"] > record["validation_before"]["ece"]
+    assert record["temperature"] == 1.0
+    assert record["validation_after"] == record["validation_before"]
+    assert "did not lower the validation ECE" in record["chosen_by"]
+
+
+def test_a_temperature_that_lowers_the_validation_ece_is_applied() -> None:
+    z, labels = sampled(3000, 2.0, seed=1)  # overconfident logits: T near 2 is right
+    record = calibrate(z, labels, z, labels)
+    assert record["temperature"] == record["candidates"]["temperature"]["temperature"] > 1.5
+    assert record["validation_after"]["ece"] < record["validation_before"]["ece"]
