@@ -42,7 +42,7 @@ from training.data import default_data_dir, load_mnist  # noqa: E402
 from training.outliers import make_sets  # noqa: E402
 from training.shifts import DEFAULT_SEED, make_shifted  # noqa: E402
 
-DEFAULT_ARTIFACTS = [REPO_ROOT / "weights/mnist-cnn/3.npz", REPO_ROOT / "weights/mnist-cnn/4.npz",
+DEFAULT_ARTIFACTS = [REPO_ROOT / "weights/mnist-cnn/4.npz", REPO_ROOT / "weights/mnist-cnn/5.npz",
                      REPO_ROOT / "weights/mnist-mlp/3.npz"]
 UPSCALED = 64
 LIMITS = (1 << 24, 1 << 24)  # bytes, pixels: far above a 64x64 PNG
