@@ -86,6 +86,7 @@ CYCLE: list[tuple[str, dict[str, Any], int, frozenset[int]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_rollout_cycles_under_load_drop_nothing_and_answer_from_serving_versions(
         tmp_path: Path, example_digit: dict[str, Any], workers: int) -> None:

@@ -147,6 +147,7 @@ def read_answer(sock: socket.socket) -> bytes:
     return answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sent", [b"", b"POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-le"],
                          ids=["nothing", "half the headers"])
 def test_headers_that_do_not_arrive_get_408_within_the_header_timeout(sent: bytes) -> None:
@@ -182,6 +183,7 @@ HEAVIEST = ["image PNG RGBA", "image PNG I;16", "v1 batch 1024 float images (8 M
             "v1 batch 5,200 images (over the count)", "v2 JSON 4 million values", "v2 gzip bomb 64 MiB"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HEAVIEST)
 def test_sixteen_of_the_largest_requests_at_once_stay_under_512_mib(cnn_server: ServerProcess,
                                                                      name: str) -> None:
