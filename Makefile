@@ -34,8 +34,10 @@ serve: $(BIN)/.installed
 # kernel may compute a batched image's last bits differently, and the service then turns batching
 # off (neuralnet/blas_rows.py), while the tests check batching on the kernel NumPy picks itself.
 # A module's tests stay on one worker (--dist loadfile): they share the servers its fixtures start.
+# Modules go out in collection order, slow ones first (tests/conftest.py), not by their test count.
 test: $(BIN)/.installed-dev
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile \
+		--no-loadscope-reorder
 
 # ruff, mypy, then the deployment validators (deploy/kserve against KServe's CRDs, see
 # tests/deploy/kserve_manifests.py); kustomization.yaml is no Kubernetes object (tests/deploy
