@@ -99,8 +99,9 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, test_logits: np.nd
     temperature = fitted[method]["temperature"]
     chosen_by = "the plain temperature keeps the logits' scale (the not-a-digit signal)"
     validation_before = calibration_measures(val_logits, val_labels)
-    if calibration_measures(val_logits, val_labels, temperature)["ece"] >= validation_before["ece"]:
-        temperature = 1.0
+    validation_after = calibration_measures(val_logits, val_labels, temperature, method=method)
+    if validation_after["ece"] >= validation_before["ece"]:
+        temperature, validation_after = 1.0, validation_before
         chosen_by += "; the fitted one did not lower the validation ECE, so T = 1"
     return {
         "method": method,
@@ -112,5 +113,5 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, test_logits: np.nd
         "test_before": calibration_measures(test_logits, test_labels),
         "test_after": calibration_measures(test_logits, test_labels, temperature, method=method),
         "validation_before": validation_before,
-        "validation_after": calibration_measures(val_logits, val_labels, temperature, method=method),
+        "validation_after": validation_after,
     }

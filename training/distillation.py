@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from neuralnet.artifact import load_artifact
-from neuralnet.losses import log_softmax, one_hot, softmax_cross_entropy
+from neuralnet.losses import one_hot, softmax, softmax_cross_entropy
 from neuralnet.network import Sequential
 from neuralnet.preprocess import INPUT_SHAPE
 
@@ -30,7 +30,7 @@ def soft_target_loss(logits: np.ndarray, teacher_logits: np.ndarray,
                      temperature: float) -> tuple[float, np.ndarray]:
     """T^2 CE(softmax(t/T), softmax(z/T)), mean over the batch, and its gradient in z."""
     t = np.float32(temperature)
-    targets = np.exp(log_softmax(teacher_logits / t))
+    targets = softmax(teacher_logits / t, overwrite=True)
     loss, grad = softmax_cross_entropy(logits / t, targets.astype(logits.dtype))
     return float(loss * temperature**2), (grad * t).astype(logits.dtype, copy=False)
 
