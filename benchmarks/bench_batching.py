@@ -4,14 +4,18 @@ the batcher ran, and the images/s of 4 clients sending batches of 64 as the ceil
 
 Both servers run at once, on their own ports, and the rows alternate between them (off, on, off,
 ...), so the machine's drift falls on both alike; compare the ratios, not the absolute figures.
+With --rounds R each concurrency is measured R times, alternating, and each figure is the median
+of its R rows: one 5 s row of a lone client moves by a millisecond when anything else runs.
 
-    python benchmarks/bench_batching.py --duration 5 --models mnist-cnn,mnist-mlp
+    python benchmarks/bench_batching.py --duration 5 --models mnist-cnn,mnist-mlp [--rounds 3]
+                                        [--clients 1,32]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -55,11 +59,22 @@ def row(server: ServerProcess, path: str, body: bytes, connections: int,
     return result, (images_after - images) / ran if ran else 1.0
 
 
+def median_row(rows: list[tuple[Result, float]]) -> tuple[Result, float]:
+    """Each figure the median of the rounds' (requests/s as requests in one second)."""
+    def median(figure: str) -> float:
+        return statistics.median(getattr(r, figure) for r, _ in rows)
+    return (Result(round(median("rps")), 1.0, sum(r.errors for r, _ in rows), median("p50_ms"),
+                   median("p95_ms"), median("p99_ms")), statistics.median(batch for _, batch in rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--duration", type=int, default=5, help="seconds of wrk load per row")
     p.add_argument("--models", default="mnist-cnn,mnist-mlp")
+    p.add_argument("--rounds", type=int, default=1, help="alternating rounds per concurrency (medians)")
+    p.add_argument("--clients", default=",".join(map(str, CONCURRENCY)), help="concurrencies to measure")
     args = p.parse_args(argv)
+    concurrency = [int(c) for c in args.clients.split(",")]
     pixels = json.loads(EXAMPLE.read_text())["pixels"]
     single = json.dumps({"pixels": pixels}).encode()
     batch = json.dumps({"images": [pixels] * BATCH_OF}).encode()
@@ -72,9 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                        for name, env in SETTINGS.items()}
             for server in servers.values():  # warm up
                 row(server, "/v1/predict", single, 4, 1)
-            for clients in CONCURRENCY:
-                measured = {name: row(server, "/v1/predict", single, clients, args.duration)
-                            for name, server in servers.items()}
+            for clients in concurrency:
+                rounds: dict[str, list[tuple[Result, float]]] = {name: [] for name in servers}
+                for _ in range(args.rounds):
+                    for name, server in servers.items():
+                        rounds[name].append(row(server, "/v1/predict", single, clients, args.duration))
+                measured = {name: median_row(rows) for name, rows in rounds.items()}
                 off = measured["off"][0].rps
                 for name, (result, mean_batch) in measured.items():
                     ratio = f"{result.rps / off:.2f}x" if name == "on" and off else ""
