@@ -12,7 +12,7 @@ from training.outliers.letters import EXCLUDED, LETTERS, letter_fonts
 from training.outliers.noise import GAINS, brighten_until_fooled, noise_bases
 
 N = 24
-PREPARED = ("strokes", "scribbles", "shapes", "letters", "textures")
+PREPARED = ("strokes", "scribbles", "tangles", "shapes", "letters", "textures")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,12 @@ def test_mnist_frame_moves_an_off_centre_blob_to_the_centre() -> None:
     rows = np.flatnonzero((frame > 128).any(axis=1))
     assert rows[-1] - rows[0] + 1 == 20
     assert not mnist_frame(np.zeros((50, 50))).any()
+
+
+def test_tangles_cross_more_ink_than_scribbles() -> None:
+    """Tangles are shown to training because, unlike scribbles, they are too busy to be a digit."""
+    tangles, scribbles = make_set("tangles", 64), make_set("scribbles", 64)
+    assert (tangles > 127).mean() > 1.25 * (scribbles > 127).mean()
 
 
 def test_letters_leave_out_the_digit_look_alikes() -> None:

@@ -3,7 +3,7 @@ outliers of outlier-exposure training. Made in code from a fixed seed (no downlo
 image (28, 28) uint8, white on black like MNIST.
 
     full frame (noise.py)     blank, constant, uniform, gaussian, dots, brightened
-    MNIST-prepared            strokes, scribbles, shapes (drawn.py), letters (letters.py): the ink
+    MNIST-prepared            strokes, scribbles, tangles, shapes (drawn.py), letters (letters.py): the ink
                               scaled to 20 px on its longer side and centred by mass (frame.py)
     as an upload (uploaded.py) textures: noise pictures of any size, prepared as the image route
                               prepares a file
@@ -36,7 +36,9 @@ SETS: dict[str, Maker] = {
     "scribbles": drawn.scribbles,
     "shapes": drawn.shapes,
     "letters": letters.letters,
-    "textures": uploaded.textures,  # added after the others: their seeds (index in SETS) are unchanged
+    # added after the others: their seeds (index in SETS) are unchanged
+    "textures": uploaded.textures,
+    "tangles": drawn.tangles,
 }
 
 

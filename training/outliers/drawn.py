@@ -6,6 +6,9 @@ the MNIST preparation (frame.py).
                or a quadratic Bezier curve B(t) = (1-t)^2 P0 + 2t(1-t) P1 + t^2 P2
     scribbles  one random walk of 6-14 points, each step 15-45 px in a direction turned by up
                to +-150 degrees from the last
+    tangles    one or two longer walks of 16-25 points each, drawn over one another: too much
+               crossing ink to be read as any digit, so training may show them where scribbles,
+               which often draw a digit, stay for evaluation
     shapes     ring, disc, box outline, filled box, '+' cross, 'x' cross, triangle, and a line
 
 Left out because they are digits: lines within 45 degrees of vertical (a '1': MNIST ones lean up
@@ -65,18 +68,31 @@ def stroke_image(rng: np.random.Generator) -> np.ndarray:
     return mnist_frame(np.asarray(image))
 
 
-def scribble_image(rng: np.random.Generator) -> np.ndarray:
-    image, draw = _canvas()
+def _random_walk(rng: np.random.Generator, low: int, high: int) -> list[tuple[float, float]]:
+    """A walk of low..high-1 steps (drawn in this order, which fixes the evaluation sets' images)."""
     x, y = _point(rng, 30)
     heading = rng.uniform(0, 2 * math.pi)
     points = [(x, y)]
-    for _ in range(int(rng.integers(6, 15))):
+    for _ in range(int(rng.integers(low, high))):
         heading += math.radians(rng.uniform(-150, 150))
         step = rng.uniform(15, 45)
         x = float(np.clip(x + step * math.cos(heading), 4, CANVAS - 4))
         y = float(np.clip(y + step * math.sin(heading), 4, CANVAS - 4))
         points.append((x, y))
-    draw.line(points, fill=255, width=_pen(rng), joint="curve")
+    return points
+
+
+def scribble_image(rng: np.random.Generator) -> np.ndarray:
+    image, draw = _canvas()
+    draw.line(_random_walk(rng, 6, 15), fill=255, width=_pen(rng), joint="curve")
+    return mnist_frame(np.asarray(image))
+
+
+def tangle_image(rng: np.random.Generator) -> np.ndarray:
+    image, draw = _canvas()
+    pen = _pen(rng)
+    for _ in range(int(rng.integers(1, 3))):
+        draw.line(_random_walk(rng, 15, 25), fill=255, width=pen, joint="curve")
     return mnist_frame(np.asarray(image))
 
 
@@ -117,6 +133,10 @@ def strokes(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def scribbles(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.stack([scribble_image(rng) for _ in range(n)])
+
+
+def tangles(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.stack([tangle_image(rng) for _ in range(n)])
 
 
 def shapes(rng: np.random.Generator, n: int) -> np.ndarray:
