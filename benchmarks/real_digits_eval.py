@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         artifact = load_artifact(path)
         model = InferenceModel.from_artifact(artifact)
         key = f"{artifact.name} v{artifact.version}"
+        if key in results:  # two candidates of one version: told apart by their file
+            key = f"{key} ({path})"
         results[key] = {name: measure(model, artifact.metadata, images, labels)
                         for name, (images, labels) in labelled.items()}
         print(f"{key}: " + "; ".join(f"{name} {100 * row.get('accuracy', float('nan')):.2f} / "
