@@ -81,6 +81,8 @@ class InferenceModel:
             for layer in self.serving_layers:
                 if isinstance(layer, Dense):
                     layer.one_row_as_two = True
+                    layer.one_row_transposed = rows_alike(layer.in_features, layer.out_features, 1,
+                                                          self.chunk_images, self.dtype, transposed=True)
 
     def batches_alike(self) -> bool:
         """Whether an image's logits come out bit for bit the same in any batch as alone, on this
@@ -88,7 +90,7 @@ class InferenceModel:
         shape, most = self.input_shape, self.chunk_images or 64  # images in one product at most
         for layer in self.serving_layers:
             if isinstance(layer, Dense) and not rows_alike(layer.in_features, layer.out_features, 1, most,
-                                                           self.dtype):
+                                                           self.dtype, layer.one_row_transposed):
                 return False
             if isinstance(layer, Conv2D):
                 height, width, _ = layer.output_shape(shape)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neuralnet.artifact import load_artifact, save_artifact
+from neuralnet.blas_rows import rows_alike
 from neuralnet.gradcheck import numerical_gradient, relative_error
 from neuralnet.layers import (
     ARTIFACT_LAYERS,
@@ -64,6 +65,20 @@ def test_dense_gradients() -> None:
     layer = Dense(5, 4, rng)
     layer.params["b"] = rng.standard_normal(4).astype(np.float32)
     check_layer(layer, rng.standard_normal((3, 5)))
+
+
+@pytest.mark.parametrize("shape", [(3136, 256), (256, 10)])  # the served CNN's dense layers
+def test_dense_one_row_gives_its_bits_in_a_batch_in_the_form_the_probe_picks(shape: tuple[int, int]) -> None:
+    layer = Dense(*shape, np.random.default_rng(3))
+    layer.astype(np.float32)
+    layer.one_row_as_two = True
+    layer.one_row_transposed = rows_alike(*shape, 1, 16, np.float32, transposed=True)
+    batch = np.random.default_rng(4).standard_normal((16, shape[0])).astype(np.float32)
+    alone = layer.forward(batch[-1:])
+    assert np.array_equal(alone, layer.forward(batch)[-1:])
+    layer.params["W"] = layer.params["W"] * 2  # new weights: the kept transpose follows them
+    assert np.array_equal(layer.forward(batch[-1:]), layer.forward(batch)[-1:])
+    assert np.allclose(layer.forward(batch[-1:]), 2 * alone - layer.params["b"], rtol=1e-4, atol=1e-4)
 
 
 def test_relu_gradients_away_from_zero() -> None:
