@@ -28,6 +28,8 @@ def plane_of(request: Request) -> DataPlane:
 
 def query_ref(request: Request) -> ModelRef:
     """The /v1 model choice: `?model=` and `?version=` (a version alone: the default model's)."""
+    if not request.scope.get("query_string"):  # the common request: no query to parse
+        return ModelRef(None, None)
     params = request.query_params
     return ModelRef(params.get("model"), params.get("version"))
 
