@@ -37,18 +37,13 @@ sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 from soak_load import REQUEST_TIMEOUT, LoadSpec, Totals, classify, run_client  # noqa: E402
 from soak_mix import build_mix  # noqa: E402
 from soak_monitor import ReadinessPoller, cpu_seconds, descendants, rss_mib, workers  # noqa: E402
-from soak_report import report  # noqa: E402
+from soak_report import REPLACE_TIMEOUT, WARM_FRACTION, checks, report  # noqa: E402
 
 from testkit.server import HOST, running_server  # noqa: E402
 
 SHARE = 0.8  # of the measured maximum
 MAX_WARMUP = 1.0  # seconds of the max burst not counted
 CLIENT_START = 3.0  # seconds allowed for the load processes to start (spawn, imports, bodies)
-WARM_FRACTION = 0.2  # RSS growth is measured from this fraction of the duration to the end
-RSS_GROWTH_LIMIT = 5.0  # percent
-# seconds after the kill for uvicorn's new worker to serve: generous, because a worker importing
-# its stack while the load holds both cores takes several times its quiet start
-REPLACE_TIMEOUT = 30.0
 STARTED = "Application startup complete."  # uvicorn's line once a worker serves
 LOG_PROBLEM = re.compile(r"traceback|exception|error|critical|warn", re.IGNORECASE)  # uvicorn: WARNING:
 
@@ -259,43 +254,6 @@ def summarize(args: argparse.Namespace, expect: dict[str, int], burst: Totals, t
                       "failures": [(round(t - started, 2), what) for t, what in failed],
                       "lost_with_killed_worker": [(round(t - started, 2), what) for t, what in lost_polls]},
     }
-
-
-def checks(args: argparse.Namespace, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def check(name: str, passed: bool, detail: str) -> None:
-        found.append({"name": name, "passed": bool(passed), "detail": detail})
-
-    answered, unexpected, rss = summary["answered"], summary["unexpected"], summary["rss_mib"]
-    check("requests", answered >= args.requests_min, f"{answered:,} answered >= {args.requests_min:,}")
-    check("no unexpected errors", unexpected == 0, f"{unexpected} unexpected")
-    missing = [k for k, v in summary["kinds"].items() if not v["outcomes"].get(str(v["expect"]))]
-    check("every kind answered as expected", not missing, f"{len(summary['kinds'])} kinds; "
-          f"never answered with the expected status: {missing or 'none'}")
-    check("RSS growth", rss["growth_pct"] < RSS_GROWTH_LIMIT,
-          f"{rss['warm']:.1f} MiB at {WARM_FRACTION:.0%} of the run -> {rss['end']:.1f} MiB at the end: "
-          f"{rss['growth_pct']:+.2f} % (< {RSS_GROWTH_LIMIT:g} %)")
-    ready = summary["readiness"]
-    check("readiness held", not ready["failures"] and len(ready["lost_with_killed_worker"]) <= 1
-          and ready["polls"] > 0,
-          f"{ready['polls']} polls, {len(ready['failures'])} failed, "
-          f"{len(ready['lost_with_killed_worker'])} lost with the killed worker (at most 1), "
-          f"slowest {ready['slowest_ms']:.0f} ms")
-    check("clean shutdown", summary["server_exit_code"] == 0,
-          f"exit code {summary['server_exit_code']} after SIGTERM")
-    if args.kill_worker_at is not None:
-        kill = summary.get("kill") or {}
-        alive = list(kill.get("workers_at_end", {}))
-        replaced, ready_after = kill.get("replaced_after_s"), kill.get("ready_after_s")
-        check("worker replaced", ready_after is not None and ready_after <= REPLACE_TIMEOUT
-              and kill.get("new_pid") in alive and len(alive) == args.workers,
-              f"killed {kill.get('pid')}; {kill.get('new_pid')} started after {replaced} s, serving after "
-              f"{ready_after} s (<= {REPLACE_TIMEOUT:g}); workers at end {alive}")
-        bound, lost = args.clients * args.connections, summary["lost_with_killed_worker"]
-        check("only in-flight requests lost", lost <= bound and unexpected == 0,
-              f"{lost} lost with the killed worker (at most {bound} in flight), {unexpected} unexpected")
-    return found
 
 
 if __name__ == "__main__":
