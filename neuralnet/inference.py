@@ -128,21 +128,24 @@ class InferenceModel:
         size = self.chunk_images or max(n, 1)
         return [slice(i, i + size) for i in range(0, n, size)]
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
-        """Logits (N, classes), at most `chunk_images` images per forward pass."""
+    def logits(self, pixels: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Logits (N, classes), at most `chunk_images` images per forward pass; a batch of several
+        chunks runs them on `threads` threads (default: the model's). A chunk's logits are the same
+        whichever thread computes them."""
         if self.chunk_images and len(pixels) > self.chunk_images:
             parts = [pixels[part] for part in self._chunks(len(pixels))]
-            if self.threads > 1:
-                return np.concatenate(list(_pool(self.threads).map(self.logits, parts)))
+            threads = min(self.threads if threads is None else threads, len(parts))
+            if threads > 1:
+                return np.concatenate(list(_pool(threads).map(self.logits, parts)))
             return np.concatenate([self.logits(part) for part in parts])
         x = self.preprocess(pixels)
         for layer in self.serving_layers:
             x = layer.forward(x)
         return x
 
-    def predict_proba(self, pixels: np.ndarray) -> np.ndarray:
+    def predict_proba(self, pixels: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Class probabilities (N, classes), rows summing to 1."""
-        return softmax(self.logits(pixels), overwrite=True)
+        return softmax(self.logits(pixels, threads), overwrite=True)
 
     def logit_gradient(self, pixels: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(logits (N, K), d logits[n, classes[n]] / d pixels[n]) with the gradient shaped as `pixels`."""

@@ -56,8 +56,8 @@ def rows(answered: Predictions, part: slice) -> Predictions:
 
 class Batcher:
     def __init__(self, model: LoadedModel, max_size: int, max_delay: float, limiter: CapacityLimiter,
-                 metrics: Metrics) -> None:
-        self.model, self.max_size, self.max_delay = model, max_size, max_delay
+                 metrics: Metrics, threads: int = 1) -> None:
+        self.model, self.max_size, self.max_delay, self.threads = model, max_size, max_delay, threads
         self.limiter, self.metrics = limiter, metrics
         self.queue: list[Pending] = []
         self.running: asyncio.Task[None] | None = None
@@ -109,7 +109,7 @@ class Batcher:
         try:
             # a short pass (a lone image) inline, as unbatched: the hop would cost as much as it
             answered = await offload.run(self.limiter, self.model.forward_seconds(len(pixels)),
-                                         lambda: self.model.predict(pixels))
+                                         lambda: self.model.predict(pixels, self.threads))
         except Exception as exc:  # every request of the batch gets the failure, none hangs
             # The error's traceback starts at this frame, which holds the batch, whose futures will
             # hold the error: a cycle that keeps every request's pixels until a full collection.

@@ -161,7 +161,7 @@ class DataPlane:
         size = self.batch_size(model)
         if size > 1:
             batcher = Batcher(model, size, self.settings.batch_max_delay_ms / 1000, self.work_limiter,
-                              self.metrics)
+                              self.metrics, self.settings.batch_threads)
         self.batchers[(model.name, model.version)] = (model, batcher)
         return batcher
 

@@ -115,10 +115,10 @@ class LoadedModel:
     def has_decision(self) -> bool:
         return self.threshold is not None
 
-    def predict(self, pixels: np.ndarray) -> Predictions:
+    def predict(self, pixels: np.ndarray, threads: int | None = None) -> Predictions:
         """Digits, calibrated probabilities and the "not a digit" decision for validated (N, 784)
-        0-255 pixels."""
-        logits = self.inference.logits(pixels)
+        0-255 pixels; a conv network's chunks of a large batch on `threads` threads."""
+        logits = self.inference.logits(pixels, threads)
         digits = logits.argmax(axis=1)
         scores = logits.max(axis=1) if self.threshold is not None else None
         if self.calibration is not None:

@@ -213,3 +213,5 @@ def test_chunks_side_by_side_on_threads_give_the_same_answers(weights_dir: Path)
     one, two = (InferenceModel.from_artifact(artifact, threads=t) for t in (1, 2))
     assert two.chunk_images is not None and len(pixels) > 2 * two.chunk_images
     np.testing.assert_array_equal(two.predict_proba(pixels), one.predict_proba(pixels))
+    # a call may ask for its own thread count (the batcher's), over the model's
+    np.testing.assert_array_equal(one.predict_proba(pixels, threads=2), one.predict_proba(pixels))

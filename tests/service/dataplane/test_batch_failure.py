@@ -28,7 +28,7 @@ class BrokenModel:
     def forward_seconds(self, images: int) -> float:
         return self.seconds
 
-    def predict(self, pixels: np.ndarray) -> None:
+    def predict(self, pixels: np.ndarray, threads: int | None = None) -> None:
         raise MemoryError("the forward pass could not allocate its activations")
 
 
