@@ -59,13 +59,15 @@ def batch_sizes(plane: DataPlane, version: int) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_concurrent_requests_share_forward_passes_and_answer_bit_for_bit(tmp_path: Path, threads: int) -> None:
+def test_concurrent_requests_share_forward_passes_and_answer_bit_for_bit(tmp_path: Path,
+                                                                        threads: int) -> None:
     # batches of up to 64 images: several conv chunks, side by side with 2 batch threads
     plane = make_plane(tmp_path, {"mnist-cnn": Served(2)}, batch_threads=threads)
     images = [RNG.integers(0, 256, (int(n), 784)).astype(np.float32) for n in RNG.integers(1, 4, 40)]
     answers = concurrently(*(lambda x=x: plane.infer(ModelRef(), lambda _: x, answer) for x in images))
     model = plane.registry.route("mnist-cnn", "2").model
-    assert plane.batcher(model).threads == threads
+    batcher = plane.batcher(model)
+    assert batcher is not None and batcher.threads == threads
     for x, (version, proba) in zip(images, answers, strict=True):
         assert version == 2
         assert np.array_equal(proba, model.predict(x).proba)  # bit for bit, as alone
