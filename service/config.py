@@ -40,10 +40,11 @@ class Settings(BaseSettings):
     batch_max_delay_ms: float = Field(0.0, ge=0, le=1000, description="How long an idle batcher waits "
                                       "for more requests before it starts a batch; 0: at once (requests "
                                       "still gather while a batch runs).")
-    batch_threads: int = Field(2, ge=1, description="Threads a gathered batch's forward pass runs "
-                               "its 16-image chunks on, side by side (each with one BLAS thread). "
-                               "Every request of the batch is waiting for it, so the event loop has "
-                               "little to do meanwhile and the pass may use the other cores.")
+    batch_threads: int | None = Field(None, ge=1, description="Threads a gathered batch's forward "
+                                      "pass runs its 16-image chunks on, side by side (each with one "
+                                      "BLAS thread): every request of the batch waits for it, so the "
+                                      "event loop has little to do meanwhile. Default: the worker's "
+                                      "share of the cores this process may run on (at least 1).")
     batching: dict[str, int] = Field({}, description="Per model, the batcher's most images (1: off), "
                                      "over MNIST_BATCH_MAX_SIZE, as JSON: {\"mnist-mlp\": 16}.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,21 @@ def test_concurrent_requests_share_forward_passes_and_answer_bit_for_bit(tmp_pat
         assert np.array_equal(proba, model.predict(x).proba)  # bit for bit, as alone
     passes, counted = batch_sizes(plane, 2)
     assert counted == sum(len(x) for x in images) and passes < len(images)  # batched
+
+
+def test_batch_threads_default_to_the_workers_share_of_the_cores(tmp_path: Path) -> None:
+    def threads(name: str, **settings: Any) -> int:
+        (tmp_path / name).mkdir()
+        plane = make_plane(tmp_path / name, {"mnist-cnn": Served(2)}, **settings)
+        batcher = plane.batcher(plane.registry.route("mnist-cnn", "2").model)
+        assert batcher is not None
+        return batcher.threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert threads("one worker", workers=1) == cores
+    assert threads("a worker per core", workers=cores) == 1
+    assert threads("more workers than cores", workers=4 * cores) == 1
+    assert threads("set", workers=cores, batch_threads=3) == 3  # MNIST_BATCH_THREADS over the default
 
 
 def test_a_canarys_versions_are_never_batched_together(tmp_path: Path) -> None:
