@@ -103,6 +103,7 @@ class Metrics:
         # labelled children, looked up once: `labels()` costs more than the update itself
         self._request_series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         self._version_series: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._batch_series: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._digit_series = [self.digits.labels(str(d)) for d in range(10)]
 
     def observe_request(self, route: str, method: str, status: int, seconds: float,
@@ -164,8 +165,13 @@ class Metrics:
     def observe_batch(self, name: str, version: int, images: int, waited: list[float]) -> None:
         """One forward pass of the batcher: its images, and how long each request in it waited."""
         self._version(name, version)[2].inc()
-        self.batch_images.labels(name, str(version)).observe(images)
-        wait = self.batch_wait.labels(name, str(version))
+        series = self._batch_series.get((name, version))
+        if series is None:  # bounded: versions loaded
+            v = str(version)
+            series = (self.batch_images.labels(name, v), self.batch_wait.labels(name, v))
+            self._batch_series[(name, version)] = series
+        sizes, wait = series
+        sizes.observe(images)
         for seconds in waited:
             wait.observe(seconds)
 

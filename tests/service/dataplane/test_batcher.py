@@ -118,7 +118,8 @@ def test_a_bad_request_fails_alone(tmp_path: Path) -> None:
 
 
 def test_a_client_that_has_gone_is_dropped_from_its_batch(tmp_path: Path) -> None:
-    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)})
+    # the requests wait for their batch (as behind a running one): only then is a client asked
+    plane = make_plane(tmp_path, {"mnist-cnn": Served(2)}, batch_max_delay_ms=5)
     x = RNG.integers(0, 256, (1, 784)).astype(np.float32)
 
     async def gone() -> bool:
