@@ -20,6 +20,7 @@ them as they are).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,14 @@ def rows(answered: Predictions, part: slice) -> Predictions:
     return Predictions(answered.digits[part], answered.proba[part],
                        None if answered.scores is None else answered.scores[part],
                        None if answered.is_digit is None else answered.is_digit[part])
+
+
+def batch_threads(configured: int | None, workers: int) -> int:
+    """Threads a batch's chunks run on: MNIST_BATCH_THREADS, else this worker's share of the cores
+    it may run on. More than that and the workers' batches would only take turns on the same cores."""
+    if configured is not None:
+        return configured
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 class Batcher:

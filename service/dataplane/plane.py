@@ -15,7 +15,6 @@ behave the same whichever protocol a request came by. Every failure is a Service
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from anyio import CapacityLimiter
 
 from service.config import Settings
 from service.dataplane import offload
-from service.dataplane.batcher import Batcher, Gone
+from service.dataplane.batcher import Batcher, Gone, batch_threads
 from service.dataplane.comparisons import Comparisons
 from service.errors import ServiceError
 from service.metrics import Metrics
@@ -153,13 +152,6 @@ class DataPlane:
                     extra={"model": model.ident})
         return False
 
-    def batch_threads(self) -> int:
-        """Threads a batch's chunks run on: MNIST_BATCH_THREADS, else this worker's share of the
-        cores. More than that and the workers' batches would only take turns on the same cores."""
-        if self.settings.batch_threads is not None:
-            return self.settings.batch_threads
-        return max(1, len(os.sched_getaffinity(0)) // self.settings.workers)
-
     def batcher(self, model: LoadedModel) -> Batcher | None:
         """This version's batcher, or None when it is not batched."""
         found = self.batchers.get((model.name, model.version))
@@ -169,7 +161,7 @@ class DataPlane:
         size = self.batch_size(model)
         if size > 1:
             batcher = Batcher(model, size, self.settings.batch_max_delay_ms / 1000, self.work_limiter,
-                              self.metrics, self.batch_threads())
+                              self.metrics, batch_threads(self.settings.batch_threads, self.settings.workers))
         self.batchers[(model.name, model.version)] = (model, batcher)
         return batcher
 
