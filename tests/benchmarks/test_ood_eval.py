@@ -3,6 +3,7 @@ fooling noise, each cell an AUROC and an FPR in percent, and the tables written 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
-from ood_eval import METHODS, main  # noqa: E402
+from ood_eval import LABELS, METHODS, WITHOUT_DIGITS, main, scribbles_read_as_digits  # noqa: E402
+
+from training.outliers import DEFAULT_SEED, make_set  # noqa: E402
 
 
 @pytest.mark.mnist
@@ -40,3 +43,31 @@ def test_prints_a_row_per_set_with_auroc_and_fpr(mnist_data_dir: Path, tmp_path:
             pixels = np.asarray(grid.convert("L"))
             assert np.ptp(pixels[3:87, 3:87]) > 0  # the first tile an image, not the flat filler
             assert np.ptp(pixels[-87:-3, -87:-3]) == 0  # of 64 places, the 16 images fill the first
+
+
+@pytest.mark.mnist
+def test_scribbles_read_as_digits_are_scored_apart(mnist_data_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Random scribbles that a person reads as a digit are counted again without them, from the labels."""
+    labels = json.loads(LABELS.read_text())
+    expected = sum(int(i) < 256 for i in labels["digit"])
+    assert main(["--artifacts", str(REPO_ROOT / "weights/mnist-mlp/1.npz"), "--data-dir", str(mnist_data_dir),
+                 "--size", "256", "--fit-size", "2000", "--sets", "scribbles"]) == 0
+    printed = capsys.readouterr().out
+    assert f"; {expected} scribbles read as digits by eye" in printed
+    rows = {line.split("|")[1].strip(): line for line in printed.splitlines() if line.startswith("| ")}
+    assert {"scribbles", WITHOUT_DIGITS} <= set(rows)
+    assert len(re.findall(r"\d+\.\d+ / \d+\.\d+", rows[WITHOUT_DIGITS])) == len(METHODS)
+
+
+def test_scribble_labels_refuse_a_changed_set() -> None:
+    images = make_set("scribbles", 64)
+    first = min(int(i) for i in json.loads(LABELS.read_text())["digit"])
+    assert first < 64
+    assert list(scribbles_read_as_digits(images, DEFAULT_SEED)) == sorted(
+        int(i) for i in json.loads(LABELS.read_text())["digit"] if int(i) < 64)
+    assert scribbles_read_as_digits(images, DEFAULT_SEED + 1) is None  # labelled: the default seed's set
+    changed = images.copy()
+    changed[first] = 255 - changed[first]
+    with pytest.raises(ValueError, match=f"scribble {first} is not the image"):
+        scribbles_read_as_digits(changed, DEFAULT_SEED)
