@@ -10,20 +10,26 @@ taught by it keeps one network's cost.
 T^2 keeps the soft term's gradient on the scale of the hard one's as T grows (Hinton, Vinyals and
 Dean, 2015). Each teacher normalises the pixels with its own constants. Only digits are taught:
 the outliers of outlier exposure keep their uniform target (training/outlier_exposure.py).
+
+The teachers answer as the service runs them (neuralnet/inference.py): a batch in chunks, the
+chunks side by side on the process's cores with one BLAS thread each, which also spreads im2col
+and pooling over the cores.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from neuralnet.artifact import load_artifact
+from neuralnet.inference import InferenceModel
 from neuralnet.losses import one_hot, softmax, softmax_cross_entropy
-from neuralnet.network import Sequential
-from neuralnet.preprocess import INPUT_SHAPE
 
 
 def soft_target_loss(logits: np.ndarray, teacher_logits: np.ndarray,
@@ -39,27 +45,28 @@ def soft_target_loss(logits: np.ndarray, teacher_logits: np.ndarray,
 class Teachers:
     """Shipped networks whose mean logits a training run learns from."""
 
-    networks: list[tuple[Sequential, float, float]]  # (network, mean, std)
+    networks: list[InferenceModel]  # each fed pixels scaled to 0-1
     weight: float  # a: the soft term's share
     temperature: float
     provenance: list[dict[str, Any]]  # model name, version and sha256 of each teacher
+    blas: ThreadpoolController = field(default_factory=ThreadpoolController)  # found once, not per batch
 
     @classmethod
     def load(cls, paths: list[str] | tuple[str, ...], weight: float, temperature: float) -> Teachers:
         networks, provenance = [], []
+        threads = len(os.sched_getaffinity(0))
         for path in paths:
             artifact = load_artifact(Path(path))
-            stats = artifact.metadata["input"]
-            networks.append((Sequential.from_artifact(artifact), float(stats["mean"]), float(stats["std"])))
+            served = InferenceModel.from_artifact(artifact, threads=threads)
+            networks.append(dataclasses.replace(served, scale=1.0))
             provenance.append({"model_name": artifact.name, "version": artifact.version,
                                "sha256": artifact.sha256})
         return cls(networks, weight, temperature, provenance)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """The teachers' mean logits for (N, 28, 28) pixels scaled to 0-1."""
-        shape = (len(pixels), *INPUT_SHAPE)
-        total = sum(network.predict_logits(((pixels - np.float32(mean)) / np.float32(std)).reshape(shape))
-                    for network, mean, std in self.networks)
+        with self.blas.limit(limits=1, user_api="blas"):
+            total = sum(network.logits(pixels) for network in self.networks)
         return np.asarray(total, np.float32) / np.float32(len(self.networks))
 
     def loss(self, logits: np.ndarray, labels: np.ndarray, pixels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neuralnet.artifact import load_artifact
+from neuralnet.inference import InferenceModel
 from neuralnet.losses import log_softmax, one_hot, softmax_cross_entropy
 from training.cli import main
 from training.data import Mnist
@@ -57,6 +58,18 @@ def test_a_taught_network_learns_from_its_teacher_what_the_labels_do_not_say(
     assert taught_metrics["distilled_from"] == [
         {"model_name": "mnist-mlp", "version": 3, "sha256": load_artifact(teacher).sha256}]
     assert plain_metrics["distilled_from"] == []
+
+
+def test_the_teachers_answer_what_the_service_answers(mnist: Mnist, weights_dir: Path) -> None:
+    """The student learns the mean of the logits the served versions give the same digits, however
+    the teachers split a batch over threads."""
+    paths = [weights_dir / "mnist-cnn" / "2.npz", weights_dir / "mnist-mlp" / "3.npz"]
+    teachers = Teachers.load([str(p) for p in paths], weight=0.5, temperature=2.0)
+    pixels = mnist.test_images[:40]  # three conv chunks and a part
+    served = [InferenceModel.from_artifact(load_artifact(p)).logits(pixels) for p in paths]
+    taught = teachers.logits(pixels.astype(np.float32) / 255)
+    np.testing.assert_allclose(taught, (served[0] + served[1]) / 2, rtol=1e-4, atol=1e-4)
+    assert (taught.argmax(axis=1) == mnist.test_labels[:40]).mean() > 0.9
 
 
 def test_the_artifact_records_its_teachers(mnist: Mnist, weights_dir: Path, tmp_path) -> None:
