@@ -3,6 +3,7 @@ fooling noise, each cell an AUROC and an FPR in percent, and the tables written 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -71,3 +72,13 @@ def test_scribble_labels_refuse_a_changed_set() -> None:
     changed[first] = 255 - changed[first]
     with pytest.raises(ValueError, match=f"scribble {first} is not the image"):
         scribbles_read_as_digits(changed, DEFAULT_SEED)
+
+
+def test_every_labelled_scribble_is_the_image_looked_at() -> None:
+    """The labels name images of the default seed's set: each recorded hash matches that image now."""
+    labels = json.loads(LABELS.read_text())
+    kinds = ("digit", "unclear", "not_digit")
+    named = {int(i): digest for kind in kinds for i, digest in labels[kind].items()}
+    images = make_set("scribbles", max(named) + 1, labels["seed"])
+    assert len(named) == sum(len(labels[kind]) for kind in kinds)  # one label an image
+    assert {i for i in named if hashlib.sha256(images[i].tobytes()).hexdigest()[:16] != named[i]} == set()
