@@ -112,18 +112,21 @@ def evaluate_model(path: Path, data: Mnist, sets: dict[str, np.ndarray], fit_siz
     all_sets = {**sets, "fooling": brighten_until_fooled(
         bases, lambda px: max_softmax(hidden_and_logits(model, px)[1]), CONFIDENT)}
     thresholds = {m: threshold_accepting(val[m], ACCEPT) for m in METHODS}
+
+    def row(s: dict[str, np.ndarray]) -> dict[str, Any]:
+        cells: dict[str, Any] = {m: (auroc(test[m], s[m]), false_positive_rate(s[m], thresholds[m]))
+                                 for m in METHODS}
+        return {**cells, "confident": float((s["softmax"] > CONFIDENT).mean())}
+
     rows: dict[str, dict[str, Any]] = {}
     for name, images in all_sets.items():
         s, _ = method_scores(*hidden_and_logits(model, images), maha, stats)
         if grid_dir is not None:
             save_grid(images, s["max logit"], grid_dir / f"{path.parent.name}-v{path.stem}-{name}.png")
-        rows[name] = {m: (auroc(test[m], s[m]), false_positive_rate(s[m], thresholds[m])) for m in METHODS}
-        rows[name]["confident"] = float((s["softmax"] > CONFIDENT).mean())
+        rows[name] = row(s)
         if name == "scribbles" and read_as_digits is not None:
             kept = np.setdiff1d(np.arange(len(images)), read_as_digits)
-            rows[WITHOUT_DIGITS] = {m: (auroc(test[m], s[m][kept]),
-                                        false_positive_rate(s[m][kept], thresholds[m])) for m in METHODS}
-            rows[WITHOUT_DIGITS]["confident"] = float((s["softmax"][kept] > CONFIDENT).mean())
+            rows[WITHOUT_DIGITS] = row({m: scores[kept] for m, scores in s.items()})
     return {"name": path.parent.name, "version": path.stem, "path": str(path), "accuracy": accuracy,
             "rows": rows,
             "test_rejected": {m: 1 - false_positive_rate(test[m], thresholds[m]) for m in METHODS},
